@@ -1,0 +1,1 @@
+"""proper_mail: application email for Python."""

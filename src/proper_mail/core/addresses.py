@@ -1,0 +1,292 @@
+"""Email addresses: a strict parser, IDNA 2008 domains and ``prep_address``.
+
+We never use ``email.utils.parseaddr``/``getaddresses``: on the Pythons we support they
+accept ``alice@example.org)<bob@example.org>`` and may return bob (CVE-2023-27043).
+The grammar accepted here is a strict subset of RFC 5322 / RFC 6532:
+
+- ``local@domain``
+- ``Display Name <local@domain>`` (an unquoted phrase: words, dots, spaces, any Unicode)
+- ``"Any, Name \\"quoted\\"" <local@domain>``
+
+No comments, no groups, no domain literals, no obsolete syntax. A string is ONE address:
+a comma outside quotes is an error, so ``"a@x.com, b@y.com"`` is never two recipients.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import attrs
+import idna
+
+from ..errors import InvalidAddress, InvalidHeader
+
+__all__ = ["Address", "domain_to_ascii", "prep_address", "quote_local_part"]
+
+# RFC 5322 atext, plus any non-ASCII character (RFC 6532 utf8-non-ascii).
+_ATEXT = r"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\U0010ffff"
+_DOT_ATOM = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
+_ASCII_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*")
+# An unquoted display name: words of atext, dots (obs-phrase) and single spaces/tabs.
+_PHRASE = re.compile(rf"[{_ATEXT}.]+(?:[ \t]+[{_ATEXT}.]+)*")
+# An LDH host name, already lower case: the fast path that needs no IDNA work.
+_LDH_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# C0 controls except TAB, DEL, and the characters str.splitlines() treats as line breaks.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+_LINE_BREAK_OR_NUL = re.compile(r"[\r\n\x00]")
+
+MAX_LOCAL_OCTETS = 64
+MAX_DOMAIN_OCTETS = 253
+MAX_ADDR_SPEC_OCTETS = 254
+
+
+def check_header_text(field: str, value: str) -> None:
+    """Raise InvalidHeader when *value* holds CR, LF, NUL or another control character."""
+    if _CONTROL.search(value):
+        what = "CR, LF or NUL" if _LINE_BREAK_OR_NUL.search(value) else "a control character"
+        raise InvalidHeader(field, value, f"{what} is not allowed in a header")
+
+
+@attrs.frozen
+class Address:
+    """One mailbox: an optional display name and an addr-spec.
+
+    Attributes:
+        display_name: the human name, as Unicode ("" when there is none).
+        local_part: the part before "@", unquoted (Unicode allowed, see ``prep_address``).
+        domain: the domain, normalised: lower case, IDNs as UTS-46-mapped U-labels.
+    """
+
+    display_name: str
+    local_part: str
+    domain: str
+
+    @classmethod
+    def parse(cls, text: str, *, field: str = "address") -> Address:
+        """Parse one address; raise InvalidAddress (or InvalidHeader) naming *field*."""
+        return parse_address(text, field=field)
+
+    @property
+    def addr_spec(self) -> str:
+        """``local@domain`` with the domain as stored (Unicode for IDNs)."""
+        return f"{quote_local_part(self.local_part)}@{self.domain}"
+
+    def __str__(self) -> str:
+        if not self.display_name:
+            return self.addr_spec
+        return f"{self.display_name} <{self.addr_spec}>"
+
+
+def quote_local_part(local: str) -> str:
+    """Return *local* as it is written in an addr-spec: a dot-atom, else a quoted string."""
+    if _DOT_ATOM.fullmatch(local):
+        return local
+    escaped = local.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _unquote(quoted: str, *, field: str, text: str) -> str:
+    """Return the content of a quoted-string (with its quotes), escapes resolved."""
+    out: list[str] = []
+    i, end = 1, len(quoted) - 1
+    while i < end:
+        ch = quoted[i]
+        if ch == "\\":
+            if i + 1 >= end:
+                raise InvalidAddress(field, text, "a quoted string ends with a backslash")
+            out.append(quoted[i + 1])
+            i += 2
+            continue
+        if ch == '"':
+            raise InvalidAddress(field, text, "an unescaped quote inside a quoted string")
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _find_closing_quote(text: str, start: int) -> int:
+    """Return the index of the quote closing the one at *start*, or -1."""
+    i = start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == '"':
+            return i
+        i += 1
+    return -1
+
+
+def parse_address(text: str, *, field: str = "address") -> Address:
+    """Parse exactly one address (see the module docstring for the grammar)."""
+    if not isinstance(text, str):
+        raise InvalidAddress(field, text, "an address must be a str")
+    check_header_text(field, text)
+    stripped = text.strip(" \t")
+    if not stripped:
+        raise InvalidAddress(field, text, "the address is empty")
+    if stripped.endswith(">"):
+        display, spec = _split_angle_addr(stripped, field=field, original=text)
+    else:
+        display, spec = "", stripped
+    if _has_unquoted(spec, ","):
+        raise InvalidAddress(
+            field, text, "one string is one address; pass a list to send to several"
+        )
+    local, domain = _parse_addr_spec(spec, field=field, text=text)
+    return Address(display_name=display, local_part=local, domain=domain)
+
+
+def _has_unquoted(text: str, char: str) -> bool:
+    in_quotes = escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and in_quotes:
+            escaped = True
+        elif ch == '"':
+            in_quotes = not in_quotes
+        elif ch == char and not in_quotes:
+            return True
+    return False
+
+
+def _split_angle_addr(text: str, *, field: str, original: str) -> tuple[str, str]:
+    # The "<" that opens the angle-addr is the last one outside a quoted string.
+    open_at = -1
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            close = _find_closing_quote(text, i)
+            if close < 0:
+                raise InvalidAddress(field, original, "a quoted string is not closed")
+            i = close + 1
+            continue
+        if ch == "<":
+            open_at = i
+        i += 1
+    if open_at < 0:
+        raise InvalidAddress(field, original, "a '>' without a '<'")
+    spec = text[open_at + 1 : -1]
+    if "<" in spec or ">" in spec:
+        raise InvalidAddress(field, original, "nested angle brackets")
+    phrase = text[:open_at].strip(" \t")
+    return _parse_display_name(phrase, field=field, text=original), spec
+
+
+def _parse_display_name(phrase: str, *, field: str, text: str) -> str:
+    if not phrase:
+        return ""
+    if phrase.startswith('"'):
+        close = _find_closing_quote(phrase, 0)
+        if close != len(phrase) - 1:
+            raise InvalidAddress(
+                field, text, "a display name is either one quoted string or plain words"
+            )
+        return _unquote(phrase, field=field, text=text)
+    if _has_unquoted(phrase, ","):
+        raise InvalidAddress(
+            field,
+            text,
+            'one string is one address (quote a display name with a comma: "Doe, J" <j@x>);'
+            " pass a list to send to several",
+        )
+    if not _PHRASE.fullmatch(phrase):
+        raise InvalidAddress(
+            field, text, "a display name with special characters must be quoted"
+        )
+    return phrase
+
+
+def _parse_addr_spec(spec: str, *, field: str, text: str) -> tuple[str, str]:
+    at = spec.rfind("@")
+    if at < 0:
+        raise InvalidAddress(field, text, "an address needs an '@'")
+    raw_local, raw_domain = spec[:at], spec[at + 1 :]
+    if raw_local.startswith('"'):
+        if _find_closing_quote(raw_local, 0) != len(raw_local) - 1:
+            raise InvalidAddress(field, text, "a malformed quoted local part")
+        local = _unquote(raw_local, field=field, text=text)
+        if not local:
+            raise InvalidAddress(field, text, "the local part is empty")
+    elif _DOT_ATOM.fullmatch(raw_local):
+        local = raw_local
+    else:
+        reason = "the local part is empty" if not raw_local else "an invalid local part"
+        raise InvalidAddress(field, text, reason)
+    if len(local.encode()) > MAX_LOCAL_OCTETS:
+        raise InvalidAddress(field, text, f"the local part is over {MAX_LOCAL_OCTETS} octets")
+    domain = normalize_domain(raw_domain, field=field, text=text)
+    if len(quote_local_part(local).encode()) + 1 + len(domain_to_ascii(domain)) > (
+        MAX_ADDR_SPEC_OCTETS
+    ):
+        raise InvalidAddress(field, text, f"the address is over {MAX_ADDR_SPEC_OCTETS} octets")
+    return local, domain
+
+
+def normalize_domain(domain: str, *, field: str = "domain", text: str | None = None) -> str:
+    """Return *domain* lower-cased, IDNs as UTS-46-mapped U-labels; raise if invalid."""
+    shown = domain if text is None else text
+    lowered = domain.lower()
+    if lowered.isascii() and _LDH_DOMAIN.fullmatch(lowered) and "xn--" not in lowered:
+        if len(lowered) > MAX_DOMAIN_OCTETS:
+            raise InvalidAddress(field, shown, f"the domain is over {MAX_DOMAIN_OCTETS} octets")
+        if lowered.rsplit(".", 1)[-1].isdigit():
+            raise InvalidAddress(field, shown, "an IP address is not a domain")
+        return lowered
+    try:
+        return _normalize_idn(domain)
+    except _BadDomain as e:
+        raise InvalidAddress(field, shown, str(e)) from None
+
+
+class _BadDomain(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalize_idn(domain: str) -> str:
+    if not domain:
+        raise _BadDomain("the domain is empty")
+    try:
+        ascii_form = idna.encode(domain, uts46=True).decode("ascii")
+        unicode_form = idna.decode(ascii_form)
+    except (idna.IDNAError, UnicodeError) as e:
+        raise _BadDomain(f"not a valid domain under IDNA 2008 ({e})") from None
+    if len(ascii_form) > MAX_DOMAIN_OCTETS:
+        raise _BadDomain(f"the domain is over {MAX_DOMAIN_OCTETS} octets")
+    if ascii_form.rsplit(".", 1)[-1].isdigit():
+        raise _BadDomain("an IP address is not a domain")
+    # Keep A-labels the user wrote as A-labels: both forms name the same domain.
+    return ascii_form if domain.isascii() else unicode_form
+
+
+@functools.lru_cache(maxsize=4096)
+def domain_to_ascii(domain: str) -> str:
+    """Return the A-label form of a normalised *domain* (IDNA 2008 + UTS-46)."""
+    if domain.isascii():
+        return domain
+    return idna.encode(domain, uts46=True).decode("ascii")
+
+
+def prep_address(address: str | Address, force_ascii: bool = True) -> str:
+    """Return the bare addr-spec of *address*, ready for the SMTP envelope.
+
+    ``"Name <user@münchen.de>"`` gives ``"user@xn--mnchen-3ya.de"``. With
+    ``force_ascii=True`` (the default) a non-ASCII local part is rejected, since only
+    SMTPUTF8 servers accept one; with ``force_ascii=False`` it is kept, and so is a
+    Unicode domain. Idempotent: ``prep_address(prep_address(a)) == prep_address(a)``.
+    """
+    parsed = address if isinstance(address, Address) else parse_address(address)
+    local = quote_local_part(parsed.local_part)
+    if force_ascii:
+        if not local.isascii():
+            raise InvalidAddress(
+                "address",
+                str(address),
+                "a non-ASCII local part needs SMTPUTF8 (prep_address(..., force_ascii=False))",
+            )
+        return f"{local}@{domain_to_ascii(parsed.domain)}"
+    return f"{local}@{parsed.domain}"
+

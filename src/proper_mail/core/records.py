@@ -1,0 +1,160 @@
+"""Frozen records: the data every other part of proper_mail passes around.
+
+Records hold data and nothing else. They are immutable (``attrs.frozen``), use tuples
+instead of lists, and are changed with ``attrs.evolve``. They know nothing about JSON:
+the one serializer lives in ``proper_mail.tasks``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import attrs
+
+from .addresses import Address
+
+__all__ = [
+    "Address",
+    "Alternative",
+    "Attachment",
+    "Defaults",
+    "Envelope",
+    "Message",
+    "Stamp",
+]
+
+ContentSubtype = Literal["plain", "html"]
+Disposition = Literal["attachment", "inline"]
+Headers = tuple[tuple[str, str], ...]
+
+
+def _short_bytes(content: bytes) -> str:
+    return f"<{len(content)} bytes>"
+
+
+def _short_text(content: str) -> str:
+    return repr(content) if len(content) <= 40 else f"<{len(content)} chars>"
+
+
+@attrs.frozen
+class Attachment:
+    """A file carried by a message: a download, or an inline part referenced by cid.
+
+    Attributes:
+        filename: the file's base name ("" for none); never a path.
+        content: the exact bytes, sent base64-encoded.
+        mimetype: ``type/subtype``.
+        disposition: ``"attachment"``, or ``"inline"`` for a part the HTML shows.
+        content_id: the id an HTML body references as ``cid:<content_id>``, without
+            angle brackets; an inline part with one goes into multipart/related.
+    """
+
+    filename: str
+    content: bytes = attrs.field(repr=_short_bytes)
+    mimetype: str = "application/octet-stream"
+    disposition: Disposition = "attachment"
+    content_id: str | None = None
+
+
+@attrs.frozen
+class Alternative:
+    """Another rendering of the body, such as the text/plain twin of an HTML body.
+
+    Attributes:
+        content: the text.
+        mimetype: ``text/plain``, ``text/html`` or another text type.
+    """
+
+    content: str = attrs.field(repr=_short_text)
+    mimetype: str
+
+
+@attrs.frozen
+class Stamp:
+    """What makes a message unique in time: its Date and the token of its Message-ID.
+
+    The shell makes one per message (clock + randomness); the pure core only reads it.
+    """
+
+    date: dt.datetime
+    token: str
+
+
+@attrs.frozen
+class Message:
+    """A complete, validated email, ready to be rendered as MIME or queued.
+
+    Build one with ``compose()``, which validates every field; constructing a Message
+    directly skips that validation.
+
+    Attributes:
+        from_email: the author (From header and, unless ``envelope_from`` is set, the
+            envelope sender).
+        to, cc, bcc, reply_to: recipients; bcc is envelope-only, never a header.
+        subject: the Subject, as Unicode.
+        body: the main body text.
+        content_subtype: ``"plain"`` or ``"html"``, the type of *body*.
+        charset: the charset bodies are encoded in.
+        headers: extra headers as ordered ``(name, value)`` pairs.
+        alternatives: other renderings of the body (multipart/alternative).
+        attachments: files and inline parts.
+        message_id: the Message-ID, with angle brackets; fixed at compose time, so every
+            retry carries the same one.
+        date: the Date header, timezone-aware; fixed at compose time.
+        tags: per-message labels for providers that support them.
+        metadata: per-message key/value data for providers and webhooks.
+        envelope_from: a different envelope sender (bounce address), if any.
+    """
+
+    from_email: Address
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    bcc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    subject: str
+    body: str = attrs.field(repr=_short_text)
+    content_subtype: ContentSubtype
+    charset: str
+    headers: Headers
+    alternatives: tuple[Alternative, ...]
+    attachments: tuple[Attachment, ...]
+    message_id: str
+    date: dt.datetime
+    tags: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()
+    envelope_from: Address | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """A key that is the same for every retry of this message: its Message-ID."""
+        return self.message_id
+
+    @property
+    def recipients(self) -> tuple[Address, ...]:
+        """Every recipient, in to, cc, bcc order (duplicates kept)."""
+        return (*self.to, *self.cc, *self.bcc)
+
+
+@attrs.frozen
+class Defaults:
+    """App-wide defaults (MAILER_DEFAULT_OPTIONS), used where a message sets nothing.
+
+    Build one from the config mapping with ``compose.defaults_from_options()``.
+    """
+
+    from_email: Address | None = None
+    subject: str = ""
+    to: tuple[Address, ...] = ()
+    cc: tuple[Address, ...] = ()
+    bcc: tuple[Address, ...] = ()
+    reply_to: tuple[Address, ...] = ()
+    headers: Headers = ()
+
+
+@attrs.frozen
+class Envelope:
+    """The SMTP envelope: MAIL FROM and RCPT TO, as prepared addr-specs."""
+
+    sender: str
+    recipients: tuple[str, ...]

@@ -1,0 +1,121 @@
+"""The whole exception tree of proper_mail, classified for retry.
+
+::
+
+    ProperMailError
+    ├── ConfigError                  bad MAILERS / MAILER / via=, bad MAILER_DEFAULT_OPTIONS
+    ├── MessageError (ValueError)    the email itself is wrong
+    │   ├── InvalidAddress
+    │   ├── InvalidHeader            CR / LF / NUL, bad names, reserved names
+    │   ├── EmailTemplateNotFound    (also LookupError)
+    │   ├── TemplateError
+    │   └── MessageTooLarge
+    ├── DeliveryError                the mail system said no
+    │   ├── TransientDeliveryError   retry later
+    │   └── PermanentDeliveryError   do not retry
+    └── SerializationError           a queued payload cannot be loaded (never retried)
+
+Every error pickles cleanly (Dramatiq stores them) because its constructor arguments are
+exactly its ``args``. Messages name the field and show the offending value, shortened.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DeliveryError",
+    "EmailTemplateNotFound",
+    "InvalidAddress",
+    "InvalidHeader",
+    "MessageError",
+    "MessageTooLarge",
+    "PermanentDeliveryError",
+    "ProperMailError",
+    "SerializationError",
+    "TemplateError",
+    "TransientDeliveryError",
+]
+
+_MAX_SHOWN = 120
+
+
+def shorten(value: object) -> str:
+    """Return ``repr(value)``, cut to a readable length for error messages."""
+    text = repr(value)
+    if len(text) > _MAX_SHOWN:
+        text = f"{text[: _MAX_SHOWN - 15]}...{text[-10:]}"
+    return text
+
+
+class ProperMailError(Exception):
+    """Base class of every error proper_mail raises on purpose."""
+
+
+class ConfigError(ProperMailError):
+    """The configuration is wrong: an unknown mailer, a bad option, a missing extra."""
+
+
+class MessageError(ProperMailError, ValueError):
+    """The email itself is wrong; sending it again will not help.
+
+    Attributes:
+        field: the message field at fault (``"to"``, ``"headers"``, ``"subject"`` ...).
+        value: the offending value, as given.
+        reason: what is wrong with it, in words.
+    """
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        super().__init__(field, value, reason)
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}: {shorten(self.value)}"
+
+
+class InvalidAddress(MessageError):
+    """An email address could not be parsed, or cannot be sent as it is."""
+
+
+class InvalidHeader(MessageError):
+    """A header name or value would corrupt the message (CR, LF, NUL, a reserved name)."""
+
+
+class EmailTemplateNotFound(MessageError, LookupError):
+    """An email has no body and none of its templates exist."""
+
+
+class TemplateError(MessageError):
+    """A template exists but failed to render."""
+
+
+class MessageTooLarge(MessageError):
+    """The message is larger than the server, provider or queue accepts."""
+
+
+class DeliveryError(ProperMailError):
+    """The mail system refused or failed to take the message.
+
+    Attributes:
+        detail: what the server or provider said (never credentials).
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class TransientDeliveryError(DeliveryError):
+    """A temporary failure (4xx, disconnect, timeout, rate limit): retrying may succeed."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A permanent failure (5xx, authentication, certificate): retrying will not help."""
+
+
+class SerializationError(ProperMailError):
+    """A queued payload cannot be loaded; it is reported, never retried."""
