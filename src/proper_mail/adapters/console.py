@@ -52,7 +52,9 @@ def format_readable(message: Message, mime: email.message.EmailMessage) -> str:
     """Return a human-readable view: decoded headers (Bcc included), text parts, files."""
     lines = [f"{name}: {value}" for name, value in mime.items() if not _is_mime_header(name)]
     if message.bcc:
-        lines.insert(_after(lines, ("From", "To", "Cc")), f"Bcc: {', '.join(map(str, message.bcc))}")
+        lines.insert(
+            _after(lines, ("From", "To", "Cc")), f"Bcc: {', '.join(map(str, message.bcc))}"
+        )
     for part in mime.walk():
         if part.is_multipart():
             continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+
 import attrs
 import idna
 
@@ -26,11 +27,15 @@ __all__ = ["Address", "domain_to_ascii", "prep_address", "quote_local_part"]
 # RFC 5322 atext, plus any non-ASCII character (RFC 6532 utf8-non-ascii).
 _ATEXT = r"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\U0010ffff"
 _DOT_ATOM = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
-_ASCII_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*")
+_ASCII_DOT_ATOM = re.compile(
+    r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*"
+)
 # An unquoted display name: words of atext, dots (obs-phrase) and single spaces/tabs.
 _PHRASE = re.compile(rf"[{_ATEXT}.]+(?:[ \t]+[{_ATEXT}.]+)*")
 # An LDH host name, already lower case: the fast path that needs no IDNA work.
-_LDH_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_LDH_DOMAIN = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+)
 # C0 controls except TAB, DEL, and the characters str.splitlines() treats as line breaks.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 _LINE_BREAK_OR_NUL = re.compile(r"[\r\n\x00]")
@@ -72,9 +77,13 @@ class Address:
         return f"{quote_local_part(self.local_part)}@{self.domain}"
 
     def __str__(self) -> str:
-        if not self.display_name:
+        """``Name <local@domain>`` (the name quoted when needed): parses back to self."""
+        name = self.display_name
+        if not name:
             return self.addr_spec
-        return f"{self.display_name} <{self.addr_spec}>"
+        if not _PHRASE.fullmatch(name):
+            name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return f"{name} <{self.addr_spec}>"
 
 
 def quote_local_part(local: str) -> str:
@@ -193,9 +202,7 @@ def _parse_display_name(phrase: str, *, field: str, text: str) -> str:
             " pass a list to send to several",
         )
     if not _PHRASE.fullmatch(phrase):
-        raise InvalidAddress(
-            field, text, "a display name with special characters must be quoted"
-        )
+        raise InvalidAddress(field, text, "a display name with special characters must be quoted")
     return phrase
 
 
@@ -237,27 +244,27 @@ def normalize_domain(domain: str, *, field: str = "domain", text: str | None = N
         return lowered
     try:
         return _normalize_idn(domain)
-    except _BadDomain as e:
+    except _BadDomainError as e:
         raise InvalidAddress(field, shown, str(e)) from None
 
 
-class _BadDomain(Exception):
+class _BadDomainError(Exception):
     pass
 
 
 @functools.lru_cache(maxsize=4096)
 def _normalize_idn(domain: str) -> str:
     if not domain:
-        raise _BadDomain("the domain is empty")
+        raise _BadDomainError("the domain is empty")
     try:
         ascii_form = idna.encode(domain, uts46=True).decode("ascii")
         unicode_form = idna.decode(ascii_form)
     except (idna.IDNAError, UnicodeError) as e:
-        raise _BadDomain(f"not a valid domain under IDNA 2008 ({e})") from None
+        raise _BadDomainError(f"not a valid domain under IDNA 2008 ({e})") from None
     if len(ascii_form) > MAX_DOMAIN_OCTETS:
-        raise _BadDomain(f"the domain is over {MAX_DOMAIN_OCTETS} octets")
+        raise _BadDomainError(f"the domain is over {MAX_DOMAIN_OCTETS} octets")
     if ascii_form.rsplit(".", 1)[-1].isdigit():
-        raise _BadDomain("an IP address is not a domain")
+        raise _BadDomainError("an IP address is not a domain")
     # Keep A-labels the user wrote as A-labels: both forms name the same domain.
     return ascii_form if domain.isascii() else unicode_form
 
@@ -289,4 +296,3 @@ def prep_address(address: str | Address, force_ascii: bool = True) -> str:
             )
         return f"{local}@{domain_to_ascii(parsed.domain)}"
     return f"{local}@{parsed.domain}"
-

@@ -28,6 +28,8 @@ __all__ = [
     "clean_filename",
     "compose",
     "defaults_from_options",
+    "layer_defaults",
+    "merge_headers",
     "parse_addresses",
 ]
 
@@ -167,7 +169,25 @@ def defaults_from_options(options: Mapping[str, object] | None) -> Defaults:
             headers=parse_headers(cast("HeadersInput", options.get("headers"))),
         )
     except MessageError as e:
-        raise ConfigError(f"MAILER_DEFAULT_OPTIONS[{e.field!r}]: {e.reason}: {shorten(e.value)}") from e
+        raise ConfigError(
+            f"MAILER_DEFAULT_OPTIONS[{e.field!r}]: {e.reason}: {shorten(e.value)}"
+        ) from e
+
+
+def layer_defaults(over: Defaults, under: Defaults) -> Defaults:
+    """Return *over* with gaps filled from *under* (class-level defaults over app-wide ones).
+
+    Headers merge; *over* wins by name.
+    """
+    return Defaults(
+        from_email=over.from_email or under.from_email,
+        subject=over.subject or under.subject,
+        to=over.to or under.to,
+        cc=over.cc or under.cc,
+        bcc=over.bcc or under.bcc,
+        reply_to=over.reply_to or under.reply_to,
+        headers=merge_headers(under.headers, over.headers),
+    )
 
 
 def parse_addresses(field: str, value: AddressInput) -> tuple[Address, ...]:
@@ -211,12 +231,12 @@ def parse_headers(headers: HeadersInput) -> Headers:
         reason = RESERVED_HEADERS.get(name.lower())
         if reason is not None:
             raise InvalidHeader("headers", name, f"this header cannot be set here; {reason}")
-        text = value if isinstance(value, str) else str(value)
+        # Readers strip the whitespace around a value: strip it here so what we store is
+        # what the recipient gets.
+        text = (value if isinstance(value, str) else str(value)).strip(" \t")
         field = f"headers[{name!r}]"
         check_header_text(field, text)
-        if text.isascii() and any(
-            len(word) + len(name) + 2 > _MAX_LINE for word in text.split()
-        ):
+        if text.isascii() and any(len(word) + len(name) + 2 > _MAX_LINE for word in text.split()):
             raise InvalidHeader(field, text, f"a word too long to fold under {_MAX_LINE} octets")
         result.append((name, text))
     return tuple(result)
@@ -317,9 +337,7 @@ def _attachment(att: Attachment) -> Attachment:
         check_header_text("attachments.content_id", content_id)
         content_id = content_id.removeprefix("<").removesuffix(">")
         if not _ID_PART.fullmatch(content_id.replace("@", ".")):
-            raise InvalidHeader(
-                "attachments.content_id", att.content_id, "not a valid Content-ID"
-            )
+            raise InvalidHeader("attachments.content_id", att.content_id, "not a valid Content-ID")
     if mimetype.startswith("message/") and not _is_7bit_text(att.content):
         raise MessageError(
             "attachments",

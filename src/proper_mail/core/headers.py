@@ -113,9 +113,7 @@ def _no_odd_space(text: str) -> bool:
     return text == text.strip() and "  " not in text and "\t" not in text
 
 
-def render_address_atoms(
-    addresses: Iterable[Address], *, utf8: bool, field: str
-) -> list[str]:
+def render_address_atoms(addresses: Iterable[Address], *, utf8: bool, field: str) -> list[str]:
     """Atoms for an address list: each mailbox, separated by ``,`` atoms-ends."""
     atoms: list[str] = []
     for address in addresses:

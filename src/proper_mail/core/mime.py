@@ -83,7 +83,7 @@ def to_mime(message: Message, policy: Policy = DEFAULT_POLICY) -> email.message.
     data = to_bytes(message, policy).replace(b"\r\n", b"\n")
     parsed = email.parser.BytesParser(
         _class=email.message.EmailMessage,
-        policy=policy,  # type: ignore[arg-type]
+        policy=policy,
     ).parsebytes(data)
     assert isinstance(parsed, email.message.EmailMessage)
     return parsed
@@ -116,7 +116,11 @@ def _top_headers(message: Message, *, utf8: bool, width: int) -> str:
             render_unstructured_atoms(message.subject, utf8=utf8, protect=True),
             width,
         ),
-        fold("From", render_address_atoms((message.from_email,), utf8=utf8, field="from_email"), width),
+        fold(
+            "From",
+            render_address_atoms((message.from_email,), utf8=utf8, field="from_email"),
+            width,
+        ),
     ]
     for name, field, addresses in (
         ("To", "to", message.to),
@@ -202,8 +206,8 @@ def _base64(data: bytes) -> bytes:
 
 
 def _file_leaf(att: Attachment) -> _Leaf:
-    content_type = [att.mimetype]
-    disposition = [att.disposition]
+    content_type: list[str] = [att.mimetype]
+    disposition: list[str] = [att.disposition]
     if att.filename:
         content_type[-1] += ";"
         content_type.extend(_params("name", att.filename))

@@ -1,0 +1,1 @@
+"""Benchmarks for proper_mail (run them with ``./scripts/bench``)."""

@@ -1,0 +1,150 @@
+"""Addresses: the strict parser, IDNA 2008 domains and prep_address (the guide, 9)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from proper_mail.core.addresses import Address, prep_address
+from proper_mail.errors import InvalidAddress, InvalidHeader
+
+from tests.strategies import addr_specs, display_names
+
+
+@pytest.mark.parametrize(
+    ("text", "display_name", "local_part", "domain"),
+    [
+        ("alice@example.com", "", "alice", "example.com"),
+        ("  alice@example.com  ", "", "alice", "example.com"),
+        ("Alice <alice@example.com>", "Alice", "alice", "example.com"),
+        ("Alice Liddell <alice@Example.COM>", "Alice Liddell", "alice", "example.com"),
+        ("John Q. Public <jqp@example.com>", "John Q. Public", "jqp", "example.com"),
+        ('"Doe, John" <john@example.com>', "Doe, John", "john", "example.com"),
+        ('"Say \\"hi\\"" <hi@example.com>', 'Say "hi"', "hi", "example.com"),
+        ("<bare@example.com>", "", "bare", "example.com"),
+        ("Zoë Müller <zoe@example.com>", "Zoë Müller", "zoe", "example.com"),
+        ('"john doe"@example.com', "", "john doe", "example.com"),
+        ('"plain"@example.com', "", "plain", "example.com"),
+        ("first.last+tag@example.com", "", "first.last+tag", "example.com"),
+        ("user@münchen.de", "", "user", "münchen.de"),
+        ("user@MÜNCHEN.DE", "", "user", "münchen.de"),
+        ("user@xn--mnchen-3ya.de", "", "user", "xn--mnchen-3ya.de"),
+        ("用户@例子.广告", "", "用户", "例子.广告"),
+        ("root@localhost", "", "root", "localhost"),
+    ],
+)
+def test_parse_accepts(text: str, display_name: str, local_part: str, domain: str) -> None:
+    """Valid single addresses parse into display name, local part and normalised domain."""
+    address = Address.parse(text)
+
+    assert (address.display_name, address.local_part, address.domain) == (
+        display_name,
+        local_part,
+        domain,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("alice", "needs an '@'"),
+        ("@example.com", "local part is empty"),
+        ("alice@", "domain is empty"),
+        ("a@x.com, b@y.com", "one string is one address"),
+        ("Doe, John <john@example.com>", "one string is one address"),
+        ("alice@example.org)<bob@example.org>", "quoted"),  # CVE-2023-27043
+        ("alice@example.org <bob@example.org>", "quoted"),
+        ("Alice <alice@example.com", "invalid local part"),
+        ("Alice alice@example.com>", "without a '<'"),
+        ("<<a@example.com>>", "nested"),
+        ("a..b@example.com", "invalid local part"),
+        (".a@example.com", "invalid local part"),
+        ("a b@example.com", "invalid local part"),
+        ("a@exa mple.com", "IDNA"),
+        ("a@-example.com", "IDNA"),
+        ("a@example..com", "IDNA"),
+        ("a@under_score.com", "IDNA"),
+        ("a@[192.0.2.1]", "IDNA"),
+        ("a@192.0.2.1", "IP address"),
+        ("a@example.com (Alice)", "IDNA"),
+        ('"unclosed <a@example.com>', "not closed"),
+        ("x" * 65 + "@example.com", "over 64 octets"),
+        ("a@" + ".".join(["a" * 63] * 4), "over 253 octets"),
+        ("a@" + "a" * 64 + ".com", "IDNA"),
+        ("a@xn--invalid-.com", "IDNA"),
+    ],
+)
+def test_parse_rejects(text: str, reason: str) -> None:
+    """Malformed, ambiguous or over-long addresses raise InvalidAddress saying why."""
+    with pytest.raises(InvalidAddress, match=reason) as caught:
+        Address.parse(text, field="to")
+
+    assert caught.value.field == "to"
+    assert caught.value.value == text
+
+
+@pytest.mark.parametrize("bad", ["a@x.com\r\nBcc: evil@x.com", "A\nB <a@x.com>", "a@x.com\x00"])
+def test_parse_rejects_line_breaks_as_invalid_header(bad: str) -> None:
+    """CR, LF or NUL in an address is a header injection attempt: InvalidHeader."""
+    with pytest.raises(InvalidHeader, match="CR, LF or NUL"):
+        Address.parse(bad, field="to")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("user@münchen.de", "user@xn--mnchen-3ya.de"),  # the guide, 9
+        ("Name <u@x.com>", "u@x.com"),
+        ("fass@faß.de", "fass@xn--fa-hia.de"),  # IDNA 2008; Python's codec says fass.de
+        ("u@Ⅸ.example", "u@ix.example"),  # UTS-46 mapping
+        ('"john doe"@example.com', '"john doe"@example.com'),
+    ],
+)
+def test_prep_address(given: str, expected: str) -> None:
+    """prep_address returns the bare ASCII addr-spec, IDNs as IDNA 2008 A-labels."""
+    assert prep_address(given) == expected
+
+
+def test_prep_address_rejects_non_ascii_local_part_by_default() -> None:
+    """A non-ASCII local part needs SMTPUTF8, so force_ascii=True rejects it."""
+    with pytest.raises(InvalidAddress, match="SMTPUTF8"):
+        prep_address("josé@example.com")
+
+
+def test_prep_address_keeps_unicode_without_force_ascii() -> None:
+    """force_ascii=False keeps a Unicode local part and a Unicode domain (SMTPUTF8)."""
+    assert prep_address("José <josé@münchen.de>", force_ascii=False) == "josé@münchen.de"
+
+
+def test_prep_address_accepts_an_address_record() -> None:
+    """prep_address takes an Address as well as a str."""
+    assert prep_address(Address("Zoë", "zoe", "münchen.de")) == "zoe@xn--mnchen-3ya.de"
+
+
+@given(spec=addr_specs(), name=display_names(), force_ascii=st.booleans())
+def test_prep_address_is_idempotent(spec: str, name: str, force_ascii: bool) -> None:
+    """prep_address(prep_address(a)) == prep_address(a), for ASCII and Unicode alike."""
+    address = str(Address.parse(spec)) if not name else str(Address(name, *_split(spec)))
+    try:
+        once = prep_address(address, force_ascii)
+    except InvalidAddress:
+        assert force_ascii  # only a non-ASCII local part can fail
+        return
+
+    assert prep_address(once, force_ascii) == once
+
+
+def _split(spec: str) -> tuple[str, str]:
+    parsed = Address.parse(spec)
+    return parsed.local_part, parsed.domain
+
+
+@given(spec=addr_specs(), name=display_names())
+def test_str_of_an_address_parses_back_to_it(spec: str, name: str) -> None:
+    """str(Address) is a string that parses to the same Address."""
+    address = Address(name, *_split(spec))
+
+    assert Address.parse(str(address)) == address

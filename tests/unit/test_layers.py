@@ -1,0 +1,81 @@
+"""The layer rules of ARCHITECTURE.md, checked by reading the source."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import proper_mail
+
+PACKAGE = Path(proper_mail.__file__).parent
+CORE = PACKAGE / "core"
+
+# What core/ may import: pure stdlib modules and small pure libraries.
+CORE_ALLOWED = {
+    "__future__",
+    "attrs",
+    "binascii",
+    "codecs",
+    "collections",
+    "datetime",
+    "email",
+    "functools",
+    "hashlib",
+    "idna",
+    "itertools",
+    "re",
+    "typing",
+    "urllib.parse",
+}
+CORE_ALLOWED_RELATIVE = {"errors"}  # from ..errors; from .x within core is fine
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """Return (level, module) for every import in *path*."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((0, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.level, node.module or ""))
+    return found
+
+
+def test_core_imports_only_pure_modules() -> None:
+    """core/ imports no I/O library and nothing from adapters/, tasks/ or the shell."""
+    offenders = []
+    for path in sorted(CORE.rglob("*.py")):
+        for level, module in imports_of(path):
+            if level == 0:
+                allowed = any(module == m or module.startswith(f"{m}.") for m in CORE_ALLOWED)
+            elif level == 1:
+                allowed = True
+            else:
+                allowed = level == 2 and module in CORE_ALLOWED_RELATIVE
+            if not allowed:
+                offenders.append(f"{path.name}: {'.' * level}{module}")
+
+    assert offenders == []
+
+
+def test_core_reads_no_clock_and_draws_no_randomness() -> None:
+    """core/ never calls now()/today()/time()/random: the Stamp brings them in."""
+    pattern = re.compile(r"\b(now|utcnow|today|time_ns|urandom|token_hex|getfqdn)\s*\(")
+    offenders = [
+        f"{path.name}:{number}"
+        for path in sorted(CORE.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+
+    assert offenders == []
+
+
+def test_the_layer_test_catches_a_forbidden_import(tmp_path: Path) -> None:
+    """The import scan sees plain, dotted and relative imports."""
+    module = tmp_path / "m.py"
+    module.write_text("import socket\nfrom ..adapters import smtp\nfrom os import path\n")
+
+    assert imports_of(module) == [(0, "socket"), (2, "adapters"), (0, "os")]
