@@ -8,8 +8,8 @@ ATEXT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-
 IDN_LABELS = ["münchen", "faß", "例子", "bücher", "ελληνικά", "παράδειγμα", "xn--mnchen-3ya"]
 # Text that may appear in a header: no controls, no lone surrogates.
 HEADER_CHARS = st.characters(
-    blacklist_categories=("Cc", "Cs"),
-    blacklist_characters="\x85\u2028\u2029",
+    exclude_categories=["Cc", "Cs"],
+    exclude_characters="\x85\u2028\u2029",
 )
 
 
@@ -53,3 +53,92 @@ def display_names() -> st.SearchStrategy[str]:
 def ascii_addr_specs() -> st.SearchStrategy[str]:
     """Addr-specs with an ASCII local part (sendable without SMTPUTF8)."""
     return addr_specs().filter(lambda s: s.rsplit("@", 1)[0].isascii())
+
+
+def header_text(max_size: int = 60) -> st.SearchStrategy[str]:
+    """Any header text without control characters (tabs included)."""
+    return st.text(st.one_of(HEADER_CHARS, st.just("\t")), max_size=max_size)
+
+
+@st.composite
+def mailboxes(draw: st.DrawFn, *, ascii_local: bool = True) -> str:
+    """One address string as a user writes it, with an optional display name."""
+    from proper_mail.core.addresses import Address
+
+    spec = draw(ascii_addr_specs() if ascii_local else addr_specs())
+    name = draw(display_names())
+    parsed = Address.parse(spec)
+    return str(Address(name, parsed.local_part, parsed.domain))
+
+
+def body_text() -> st.SearchStrategy[str]:
+    """A body: any text, with every kind of line ending, long lines sometimes."""
+    chars = st.characters(exclude_categories=["Cs"])
+    return st.one_of(
+        st.text(chars, max_size=300),
+        st.builds(
+            lambda w, n: (w + " ") * n,
+            st.text("abcé€", min_size=1, max_size=9),
+            st.integers(0, 400),
+        ),
+        st.lists(
+            st.sampled_from(["line", "\r\n", "\n", "\r", ".", "From x", "=", " ", "\t"]),
+            max_size=40,
+        ).map("".join),
+    )
+
+
+@st.composite
+def attachments(draw: st.DrawFn) -> list[object]:
+    """0-3 attachments with arbitrary bytes and names."""
+    from proper_mail.core.records import Attachment
+
+    result: list[object] = []
+    for i in range(draw(st.integers(0, 3))):
+        name = draw(
+            st.text(HEADER_CHARS, min_size=1, max_size=80).filter(lambda s: s.strip("/\\ "))
+        )
+        content = draw(st.binary(max_size=300))
+        inline = draw(st.booleans())
+        result.append(
+            Attachment(
+                name,
+                content,
+                draw(
+                    st.sampled_from(
+                        ["application/pdf", "image/png", "text/csv", "application/octet-stream"]
+                    )
+                ),
+                "inline" if inline else "attachment",
+                f"part{i}@example.com" if inline else None,
+            )
+        )
+    return result
+
+
+@st.composite
+def compose_fields(draw: st.DrawFn) -> dict[str, object]:
+    """Keyword arguments for compose(): every field, drawn broadly."""
+    subtype = draw(st.sampled_from(["plain", "html"]))
+    alternatives = []
+    if draw(st.booleans()):
+        alternatives.append((draw(body_text()), "text/plain" if subtype == "html" else "text/html"))
+    return {
+        "from_email": draw(mailboxes()),
+        "to": draw(st.lists(mailboxes(), min_size=1, max_size=6)),
+        "cc": draw(st.lists(mailboxes(), max_size=4)),
+        "bcc": draw(st.lists(mailboxes(), max_size=2)),
+        "reply_to": draw(st.lists(mailboxes(), max_size=2)),
+        "subject": draw(header_text(200)),
+        "body": draw(body_text()),
+        "content_subtype": subtype,
+        "alternatives": alternatives,
+        "attachments": draw(attachments()),
+        "headers": draw(
+            st.dictionaries(
+                st.from_regex(r"X-[A-Za-z0-9-]{1,20}", fullmatch=True),
+                header_text(100).map(lambda s: s.strip(" \t")),
+                max_size=3,
+            )
+        ),
+    }

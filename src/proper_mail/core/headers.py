@@ -42,6 +42,8 @@ _UTF8_ATOM_PHRASE = re.compile(
 # Unstructured text that can go on the wire as it is.
 _PLAIN_TEXT = re.compile(r"[!-~]+(?: [!-~]+)*")
 _LONG_QUOTED = 900
+# ASCII that a reader would decode as an encoded word: it must be encoded to survive.
+_ENCODED_WORD_LIKE = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^\s]*?\?=")
 
 
 def encode_words(text: str, charset: str = "utf-8") -> list[str]:
@@ -95,12 +97,14 @@ def render_unstructured_atoms(
     Plain printable ASCII goes as it is. Otherwise the whole value becomes encoded
     words (or raw UTF-8 under an SMTPUTF8 policy). With *protect*, ASCII that a reader
     would not give back unchanged (leading, trailing or repeated spaces, tabs, ``=?``)
-    is encoded too, so that the value round-trips exactly.
+    is encoded too, so that the value round-trips exactly. Without it, only ASCII that
+    looks like an encoded word is, so structured custom headers (List-Unsubscribe ...)
+    go as written.
     """
     if not text:
         return []
     if text.isascii():
-        if not protect:
+        if not protect and not _ENCODED_WORD_LIKE.search(text):
             return text.split(" ")
         if _PLAIN_TEXT.fullmatch(text) and "=?" not in text:
             return text.split(" ")
@@ -138,10 +142,10 @@ def _mailbox_atoms(address: Address, *, utf8: bool, field: str) -> list[str]:
     name = address.display_name
     if not name:
         return [spec]
-    return [*_display_name_atoms(name, utf8=utf8), f"<{spec}>"]
+    return [*render_display_name_atoms(name, utf8=utf8), f"<{spec}>"]
 
 
-def _display_name_atoms(name: str, *, utf8: bool) -> list[str]:
+def render_display_name_atoms(name: str, *, utf8: bool) -> list[str]:
     if "=?" not in name and (name.isascii() or utf8):
         if (_ATOM_PHRASE if name.isascii() else _UTF8_ATOM_PHRASE).fullmatch(name):
             return name.split(" ")

@@ -174,24 +174,22 @@ def _text_leaf(mimetype: str, text: str, charset: str) -> _Leaf:
 
 
 def encode_text(text: str, charset: str) -> tuple[str, bytes]:
-    """Return (Content-Transfer-Encoding, CRLF payload) for a text part: 7bit, QP or base64."""
+    """Return (Content-Transfer-Encoding, CRLF payload) for a text part: 7bit, QP or base64.
+
+    Line endings become CRLF and the text ends with one, as MIME text must; that is the
+    only change a text body goes through.
+    """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
     data = text.encode(charset)
     if data.isascii() and b"\x00" not in data and _max_line(data) <= _MAX_LINE:
-        payload = data
-        cte = "7bit"
-    else:
-        high = len(data.translate(None, _ASCII_BYTES))
-        if high * 6 < len(data):
-            payload = binascii.b2a_qp(data, istext=True)
-            cte = "quoted-printable"
-        else:
-            return "base64", _base64(data)
-    payload = payload.replace(b"\n", b"\r\n")
-    if not payload.endswith(b"\r\n"):
-        payload += b"\r\n"
-    return cte, payload
+        return "7bit", data.replace(b"\n", b"\r\n")
+    high = len(data.translate(None, _ASCII_BYTES))
+    if high * 6 < len(data):
+        return "quoted-printable", binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    return "base64", _base64(data)
 
 
 def _max_line(data: bytes) -> int:
@@ -247,12 +245,11 @@ def _write(
     params = [f'boundary="{boundary}"', *node.params]
     atoms = [f"multipart/{node.subtype};", *(f"{p};" for p in params[:-1]), params[-1]]
     out.append(fold("Content-Type", atoms, width).encode("ascii"))
-    out.append(b"\r\n")
-    delimiter = f"--{boundary}\r\n".encode("ascii")
-    for child in children:
-        out.append(delimiter)
-        out.append(child)
-    out.append(f"--{boundary}--\r\n".encode("ascii"))
+    # Each part's payload ends with CRLF; the CRLF before a delimiter belongs to the
+    # delimiter (RFC 2046), so a part's last line break survives parsing.
+    out.append(f"\r\n--{boundary}\r\n".encode("ascii"))
+    out.append(f"\r\n--{boundary}\r\n".encode("ascii").join(children))
+    out.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
 
 
 def _boundary(seed: str, counter: list[int], children: Iterable[bytes]) -> str:

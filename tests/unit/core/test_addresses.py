@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from proper_mail.core.addresses import Address, prep_address
 from proper_mail.errors import InvalidAddress, InvalidHeader
-
 from tests.strategies import addr_specs, display_names
 
 
