@@ -7,7 +7,7 @@ proven MIME writer, and mailers at the edge. See README.md.
 from .adapters.base import BaseMailer
 from .adapters.console import ToConsoleMailer
 from .core.addresses import Address, prep_address
-from .core.compose import defaults_from_options
+from .core.compose import defaults_from_options, layer_defaults
 from .core.mime import envelope_of, to_bytes, to_mime
 from .core.records import Alternative, Attachment, Defaults, Envelope, Message, Stamp
 from .errors import (
@@ -51,6 +51,7 @@ __all__ = [
     "compose",
     "defaults_from_options",
     "envelope_of",
+    "layer_defaults",
     "new_stamp",
     "prep_address",
     "to_bytes",
