@@ -221,6 +221,7 @@ def parse_headers(headers: HeadersInput) -> Headers:
         return ()
     items = headers.items() if isinstance(headers, Mapping) else headers
     result: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for item in items:
         name, value = item
         if not isinstance(name, str):
@@ -231,6 +232,9 @@ def parse_headers(headers: HeadersInput) -> Headers:
         reason = RESERVED_HEADERS.get(name.lower())
         if reason is not None:
             raise InvalidHeader("headers", name, f"this header cannot be set here; {reason}")
+        if name.lower() in seen:
+            raise InvalidHeader("headers", name, "the same header name is given twice")
+        seen.add(name.lower())
         # Readers strip the whitespace around a value: strip it here so what we store is
         # what the recipient gets.
         text = (value if isinstance(value, str) else str(value)).strip(" \t")

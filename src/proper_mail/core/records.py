@@ -21,6 +21,9 @@ __all__ = [
     "Defaults",
     "Envelope",
     "Message",
+    "RecipientState",
+    "RecipientStatus",
+    "SendResult",
     "Stamp",
 ]
 
@@ -158,3 +161,66 @@ class Envelope:
 
     sender: str
     recipients: tuple[str, ...]
+
+
+RecipientState = Literal["sent", "queued", "deferred", "rejected", "failed"]
+
+
+@attrs.frozen
+class RecipientStatus:
+    """What happened to one recipient of one message.
+
+    Attributes:
+        address: the envelope address (as prepared for the wire).
+        status: ``sent`` (accepted by the server or provider), ``queued`` (accepted for
+            later delivery), ``deferred`` (refused for now, 4xx: retry), ``rejected``
+            (refused for good, 5xx), ``failed`` (the message never got through).
+        code: the SMTP reply code or HTTP status, when there is one.
+        detail: the server's or provider's words (never credentials).
+    """
+
+    address: str
+    status: RecipientState
+    code: int | None = None
+    detail: str = ""
+
+
+@attrs.frozen
+class SendResult:
+    """The outcome of sending one message through one mailer.
+
+    Attributes:
+        message_id: the Message-ID that went out.
+        mailer: the alias of the mailer that sent it ("" when used directly).
+        recipients: one status per envelope recipient.
+        provider_id: the provider's own id for the message, if it returns one.
+    """
+
+    message_id: str
+    mailer: str
+    recipients: tuple[RecipientStatus, ...]
+    provider_id: str | None = None
+
+    @property
+    def sent(self) -> bool:
+        """True when at least one recipient accepted the message."""
+        return any(r.status in ("sent", "queued") for r in self.recipients)
+
+    def by_status(self, *states: RecipientState) -> tuple[str, ...]:
+        """The addresses whose status is one of *states*."""
+        return tuple(r.address for r in self.recipients if r.status in states)
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """Addresses that accepted the message (sent or queued)."""
+        return self.by_status("sent", "queued")
+
+    @property
+    def deferred(self) -> tuple[str, ...]:
+        """Addresses refused for now (retry them)."""
+        return self.by_status("deferred")
+
+    @property
+    def rejected(self) -> tuple[str, ...]:
+        """Addresses refused for good."""
+        return self.by_status("rejected", "failed")
