@@ -21,6 +21,11 @@ exactly its ``args``. Messages name the field and show the offending value, shor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .core.records import RecipientStatus, SendResult
+
 __all__ = [
     "ConfigError",
     "DeliveryError",
@@ -48,7 +53,14 @@ def shorten(value: object) -> str:
 
 
 class ProperMailError(Exception):
-    """Base class of every error proper_mail raises on purpose."""
+    """Base class of every error proper_mail raises on purpose.
+
+    Attributes:
+        results: when raised for a batch (``send_now`` with several messages), the
+            outcome of every message attempted: a SendResult or the error it raised.
+    """
+
+    results: tuple[SendResult | ProperMailError, ...] = ()
 
 
 class ConfigError(ProperMailError):
@@ -99,11 +111,24 @@ class DeliveryError(ProperMailError):
 
     Attributes:
         detail: what the server or provider said (never credentials).
+        code: the SMTP reply code or HTTP status, when there is one.
+        recipients: per-recipient statuses, when the failure is about recipients.
+        retry_after: seconds the server asked us to wait, if it said.
     """
 
-    def __init__(self, detail: str) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: int | None = None,
+        recipients: tuple[RecipientStatus, ...] = (),
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.code = code
+        self.recipients = recipients
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return self.detail

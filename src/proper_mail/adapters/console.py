@@ -1,4 +1,4 @@
-"""ToConsoleMailer: print each message, readable, then a ``---`` line."""
+"""ToConsoleMailer: print each message, readable, then a ``---`` line (the guide, 7.1)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import sys
 import threading
 from typing import TextIO
 
-from ..core.mime import to_bytes
-from ..core.records import Message
-from .base import BaseMailer
+from ..core.mime import envelope_of, to_bytes, to_mime
+from ..core.records import Envelope, Message, SendResult
+from .base import BaseMailer, all_sent, envelope_of_mime, without_bcc
 
 __all__ = ["ToConsoleMailer", "format_readable"]
 
@@ -18,8 +18,9 @@ class ToConsoleMailer(BaseMailer):
     """Write every message to *stream* (stdout by default), then a ``---`` line.
 
     Headers are shown decoded and text parts as text (not base64 or quoted-printable);
-    files are listed by name, type and size. ``raw=True`` prints the wire bytes instead.
-    Thread-safe: messages from several threads never interleave.
+    files are listed by name, type and size; Bcc is shown, marked as envelope-only.
+    ``raw=True`` prints the exact wire bytes instead. Thread-safe: messages from several
+    threads never interleave.
     """
 
     def __init__(
@@ -30,37 +31,54 @@ class ToConsoleMailer(BaseMailer):
         self.raw = raw
         self._lock = threading.Lock()
 
-    def send_now(self, *messages: Message) -> int:
-        """Print *messages*; return how many were printed."""
+    def deliver(self, message: Message) -> SendResult:
+        """Print *message*; every recipient is reported sent."""
+        envelope = envelope_of(message, self.policy)
+        if self.raw:
+            text = to_bytes(message, self.policy).decode("utf-8").replace("\r\n", "\n")
+        else:
+            text = format_readable(to_mime(message, self.policy), envelope)
+        self._write(text)
+        return all_sent(message.message_id, self.alias, envelope)
+
+    def deliver_mime(self, message: email.message.EmailMessage) -> SendResult:
+        """Print a hand-built stdlib message."""
+        envelope = envelope_of_mime(message, self.policy)
+        visible = without_bcc(message)
+        if self.raw:
+            text = visible.as_bytes(policy=self.policy).decode("utf-8").replace("\r\n", "\n")
+        else:
+            text = format_readable(visible, envelope)
+        self._write(text)
+        return all_sent(str(message.get("Message-ID", "")), self.alias, envelope)
+
+    def _write(self, text: str) -> None:
         stream = self.stream or sys.stdout
-        for message in messages:
-            if self.raw:
-                text = to_bytes(message, self.policy).decode("utf-8", "replace")
-                text = text.replace("\r\n", "\n")
-            else:
-                text = format_readable(message, self.render(message))
-            with self._lock:
-                stream.write(text)
-                if not text.endswith("\n"):
-                    stream.write("\n")
-                stream.write("---\n")
-                stream.flush()
-        return len(messages)
+        with self._lock:
+            stream.write(text if text.endswith("\n") else text + "\n")
+            stream.write("---\n")
+            stream.flush()
 
 
-def format_readable(message: Message, mime: email.message.EmailMessage) -> str:
-    """Return a human-readable view: decoded headers (Bcc included), text parts, files."""
+def format_readable(mime: email.message.EmailMessage, envelope: Envelope) -> str:
+    """Return a human-readable view: decoded headers, Bcc, text parts, a line per file."""
     lines = [f"{name}: {value}" for name, value in mime.items() if not _is_mime_header(name)]
-    if message.bcc:
-        lines.insert(
-            _after(lines, ("From", "To", "Cc")), f"Bcc: {', '.join(map(str, message.bcc))}"
-        )
+    visible = {
+        a.addr_spec
+        for name in ("To", "Cc")
+        for h in mime.get_all(name, [])
+        for a in getattr(h, "addresses", ())
+    }
+    bcc = [r for r in envelope.recipients if r not in visible]
+    if bcc:
+        lines.append(f"Bcc (envelope only): {', '.join(bcc)}")
     for part in mime.walk():
         if part.is_multipart():
             continue
         disposition = part.get_content_disposition()
         content_type = part.get_content_type()
         if disposition is None and part.get_content_maintype() == "text":
+            assert isinstance(part, email.message.EmailMessage)
             lines.extend(["", f"[{content_type}]", part.get_content().rstrip("\n")])
         else:
             payload = part.get_payload(decode=True)
@@ -73,11 +91,3 @@ def format_readable(message: Message, mime: email.message.EmailMessage) -> str:
 def _is_mime_header(name: str) -> bool:
     lowered = name.lower()
     return lowered == "mime-version" or lowered.startswith("content-")
-
-
-def _after(lines: list[str], names: tuple[str, ...]) -> int:
-    last = 0
-    for i, line in enumerate(lines):
-        if line.split(":", 1)[0] in names:
-            last = i + 1
-    return last

@@ -1,0 +1,57 @@
+"""ToMemoryMailer: keep sent messages in memory, for tests (the guide, 7.2 and 8)."""
+
+from __future__ import annotations
+
+import email.message
+import threading
+
+from ..core.mime import envelope_of, to_mime
+from ..core.records import Envelope, Message, SendResult
+from .base import BaseMailer, all_sent, envelope_of_mime, without_bcc
+
+__all__ = ["ToMemoryMailer"]
+
+
+class ToMemoryMailer(BaseMailer):
+    """Store every message instead of sending it.
+
+    Attributes:
+        outbox: the rendered messages, stdlib ``email.message.EmailMessage`` objects
+            (``email["Subject"]``, ``email.get_body(("plain", "html")).get_content()``).
+            Bcc is not in them, as on the wire.
+        sent: the Message records, for what rendering hides (``sent[-1].bcc``);
+            hand-built stdlib messages have no record and are not in it.
+        envelopes: the SMTP envelope of each outbox entry, Bcc recipients included.
+    """
+
+    def __init__(self, *, fail_silently: bool = False) -> None:
+        super().__init__(fail_silently=fail_silently)
+        self.outbox: list[email.message.EmailMessage] = []
+        self.sent: list[Message] = []
+        self.envelopes: list[Envelope] = []
+        self._lock = threading.Lock()
+
+    def deliver(self, message: Message) -> SendResult:
+        """Render and store *message*; every recipient is reported sent."""
+        envelope = envelope_of(message, self.policy)
+        rendered = to_mime(message, self.policy)
+        with self._lock:
+            self.outbox.append(rendered)
+            self.sent.append(message)
+            self.envelopes.append(envelope)
+        return all_sent(message.message_id, self.alias, envelope)
+
+    def deliver_mime(self, message: email.message.EmailMessage) -> SendResult:
+        """Store a hand-built stdlib message, its Bcc moved to the envelope."""
+        envelope = envelope_of_mime(message, self.policy)
+        with self._lock:
+            self.outbox.append(without_bcc(message))
+            self.envelopes.append(envelope)
+        return all_sent(str(message.get("Message-ID", "")), self.alias, envelope)
+
+    def clear(self) -> None:
+        """Empty the outbox (and the records and envelopes beside it)."""
+        with self._lock:
+            self.outbox.clear()
+            self.sent.clear()
+            self.envelopes.clear()
