@@ -273,7 +273,8 @@ def test_delay_before_each_reply(smtp_server: SMTPTestServer) -> None:
         started = time.monotonic()
         assert client.noop()[0] == 250
         assert time.monotonic() - started >= 0.3
-        client.sock.settimeout(0.1)  # type: ignore[union-attr]
+        assert client.sock is not None
+        client.sock.settimeout(0.1)
         with pytest.raises(smtplib.SMTPServerDisconnected, match="timed out"):
             client.noop()
 

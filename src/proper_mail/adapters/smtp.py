@@ -61,6 +61,9 @@ def map_smtp_errors(what: str) -> Iterator[None]:
     except smtplib.SMTPResponseException as e:  # before OSError: SMTPException is one
         raise reply_error(what, e.smtp_code, e.smtp_error) from None
     except smtplib.SMTPServerDisconnected as e:
+        # smtplib reports a read timeout as a disconnect; the timeout is its context.
+        if isinstance(e.__context__, TimeoutError):
+            raise TransientDeliveryError(f"{what}: timed out") from None
         raise TransientDeliveryError(f"{what}: the server closed the connection ({e})") from None
     except ssl.SSLCertVerificationError as e:
         raise PermanentDeliveryError(
