@@ -222,6 +222,22 @@ class SMTPTestServer:
                     f"{len(self.messages)} message(s) stored after {timeout} s, expected {n}"
                 )
 
+    def drop_connections(self) -> None:
+        """Abort every open client connection (a server that drops idle clients)."""
+        controller = self._controller
+        if controller is None:
+            return
+        done = threading.Event()
+
+        def abort() -> None:
+            for protocol in list(controller._protocols):
+                protocol.abort()
+            done.set()
+
+        controller.loop.call_soon_threadsafe(abort)
+        if not done.wait(_STOP_TIMEOUT):
+            raise TimeoutError("the server did not drop its connections")
+
     # -- called from the server thread -------------------------------------------------
 
     def _store(self, message: Received) -> None:

@@ -187,6 +187,27 @@ class _Pool:
             conn.close()
 
 
+class Secret:
+    """A value that never shows itself in repr(), str() or vars() dumps."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Secret cannot be pickled (it would end up in a queue or a log)")
+
+
 class _StaleConnectionError(Exception):
     """A reused connection died before the transaction started: safe to retry."""
 
@@ -248,7 +269,7 @@ class SMTPMailer(BaseMailer):
         self.host = host
         self.port = port
         self.username = username
-        self.__password = password
+        self._password = Secret(password) if password is not None else None
         self.use_tls = use_tls
         self.use_ssl = use_ssl
         self.timeout = 30.0 if timeout is None else float(timeout)
@@ -261,7 +282,7 @@ class SMTPMailer(BaseMailer):
         self._pool = _Pool(self._connect, max_connections, idle_timeout, self.timeout)
 
     def __repr__(self) -> str:
-        password = "<set>" if self.__password is not None else None
+        password = "<set>" if self._password is not None else None
         return (
             f"SMTPMailer(host={self.host!r}, port={self.port}, username={self.username!r}, "
             f"password={password}, use_tls={self.use_tls}, use_ssl={self.use_ssl}, "
@@ -428,8 +449,8 @@ class SMTPMailer(BaseMailer):
                         )
                     smtp.starttls(context=self._context)
                     smtp.ehlo()
-                if self.username is not None and self.__password is not None:
-                    smtp.login(self.username, self.__password)
+                if self.username is not None and self._password is not None:
+                    smtp.login(self.username, self._password.reveal())
         except BaseException:
             if smtp is not None:
                 smtp.close()
