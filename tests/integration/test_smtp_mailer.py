@@ -447,9 +447,11 @@ def test_a_hand_built_stdlib_message_is_sent_as_is(smtp_server: SMTPTestServer) 
     (received,) = smtp_server.messages
     parsed = email.message_from_bytes(received.data, policy=email.policy.default)
     assert received.rcpt_tos == ["alice@example.com", "bob@example.com", "audit@example.com"]
-    assert parsed["Bcc"] is None and b"audit@" not in received.data
+    assert parsed["Bcc"] is None
+    assert b"audit@" not in received.data
     assert parsed["Subject"] == "Hand-built"
-    assert b"\r\n" in received.data and b"\n" not in received.data.replace(b"\r\n", b"")
+    assert b"\r\n" in received.data
+    assert b"\n" not in received.data.replace(b"\r\n", b"")
 
 
 def test_no_foreign_exception_leaks(

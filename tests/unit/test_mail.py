@@ -93,7 +93,7 @@ def test_unknown_via_names_the_available_mailers() -> None:
     mail = Mail.from_settings(SETTINGS)
 
     with pytest.raises(
-        ConfigError, match="^Unknown mailer 'x'. Available mailers: console, memory, smtp$"
+        ConfigError, match=r"^Unknown mailer 'x'\. Available mailers: console, memory, smtp$"
     ):
         mail.mailer_for("x")
 
@@ -157,8 +157,8 @@ def test_constructor_errors_become_config_errors_naming_the_mailer() -> None:
         {"MAILERS": {"prod": {"type": "proper_mail.SMTPMailer", "use_tls": True, "use_ssl": True}}}
     )
 
-    with pytest.raises(ConfigError, match="MAILERS\\['prod'\\]: use_tls .* mutually exclusive"):
-        mail.mailer
+    with pytest.raises(ConfigError, match=r"MAILERS\['prod'\]: use_tls .* mutually exclusive"):
+        _ = mail.mailer
 
 
 def test_per_environment_config_module_works_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,7 +220,7 @@ def test_send_uses_the_current_mail_and_via() -> None:
 
 def test_send_without_configure_is_a_clear_error() -> None:
     """Nothing configured: a ConfigError that says to call configure(), never a silent print."""
-    with pytest.raises(ConfigError, match="call proper_mail.configure"):
+    with pytest.raises(ConfigError, match=r"call proper_mail\.configure"):
         send(Mail.from_settings(SETTINGS).compose(to="a@example.com"))
 
 
