@@ -211,10 +211,15 @@ class EmailMessage:
 
     # -- sending -----------------------------------------------------------------------
 
-    def send(self, *, via: str | None = None, **options: Any) -> SendResult:
-        """Update with *options*, then send now through *via* or the default mailer."""
+    def send(
+        self, *, via: str | None = None, mail: Mail | None = None, **options: Any
+    ) -> SendResult:
+        """Update with *options*, then send now through *via* or the default mailer.
+
+        *mail* picks another configured app than the current one.
+        """
         self.update(**options)
-        mail = current_mail()
+        mail = mail or current_mail()
         return mail.send(self.to_message(mail), via=via)
 
 
