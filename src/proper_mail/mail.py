@@ -13,22 +13,26 @@ import email.message
 import importlib
 import inspect
 import logging
+import os
 import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
 import attrs
 
 from .adapters.base import BaseMailer, as_record
+from .adapters.jx import JxRenderer, url_helper
 from .core import compose as core_compose
 from .core.addresses import normalize_domain
 from .core.compose import defaults_from_options
 from .core.mime import envelope_of
-from .core.records import Defaults, Message, RecipientStatus, SendResult, Stamp
+from .core.records import Attachment, Defaults, Message, RecipientStatus, SendResult, Stamp
+from .core.templates import Bodies, choose_bodies, inline_css, template_paths
 from .errors import ConfigError, DeliveryError
 from .serialization import EmailMessageDict
 
@@ -134,6 +138,12 @@ class Mail:
         mailer: str | None = None,
         default_options: Mapping[str, object] | None = None,
         message_id_domain: str | None = None,
+        views: str | os.PathLike[str] | None = None,
+        protocol: str = "https",
+        host: str | None = None,
+        template_globals: Mapping[str, Any] | None = None,
+        css_inlining: bool = True,
+        auto_reload: bool = True,
     ) -> None:
         if not mailers:
             raise ConfigError("MAILERS is empty: declare at least one mailer")
@@ -152,6 +162,51 @@ class Mail:
         if message_id_domain is not None:
             normalize_domain(message_id_domain, field="MESSAGE_ID_DOMAIN")
         self.message_id_domain = message_id_domain
+        if views is not None and not Path(views).is_dir():
+            raise ConfigError(f"VIEWS is {str(views)!r}, which is not a folder")
+        self.views = Path(views) if views is not None else None
+        self.url = url_helper(protocol, host) if host else None
+        self.css_inlining = css_inlining
+        self.auto_reload = auto_reload
+        self._template_globals = dict(template_globals or {})
+        self._renderer: JxRenderer | None = None
+        self._renderer_lock = threading.Lock()
+
+    @property
+    def renderer(self) -> JxRenderer | None:
+        """The template renderer over VIEWS (built on first use), or None without VIEWS."""
+        if self.views is None:
+            return None
+        with self._renderer_lock:
+            if self._renderer is None:
+                extra = {"url": self.url} if self.url is not None else {}
+                self._renderer = JxRenderer(
+                    self.views,
+                    auto_reload=self.auto_reload,
+                    globals={**extra, **self._template_globals},
+                )
+            return self._renderer
+
+    def render_bodies(
+        self, module: str, context: Mapping[str, Any], *, body: str, content_subtype: str
+    ) -> tuple[Bodies, tuple[Attachment, ...]]:
+        """Render the templates of an email class defined in *module* (the guide, 4).
+
+        Returns the bodies chosen by the 4-case table and the inline parts the templates
+        attached. EmailTemplateNotFound when there is neither a template nor a body.
+        """
+        paths = template_paths(module)
+        renderer = self.renderer
+        html = text = None
+        parts: tuple[Attachment, ...] = ()
+        if renderer is not None and renderer.exists(paths.html):
+            html, parts = renderer.render(paths.html, context)
+            if self.css_inlining:
+                html = inline_css(html)
+        if renderer is not None and renderer.exists(paths.text):
+            text, _ = renderer.render(paths.text, context)
+        bodies = choose_bodies(paths, html, text, body=body, content_subtype=content_subtype)
+        return bodies, parts
 
     @classmethod
     def from_settings(
@@ -167,6 +222,15 @@ class Mail:
             mailer=values.get("MAILER"),
             default_options=values.get("MAILER_DEFAULT_OPTIONS"),
             message_id_domain=values.get("MESSAGE_ID_DOMAIN"),
+            views=values.get("VIEWS"),
+            protocol=values.get("PROTOCOL", "https"),
+            host=values.get("HOST"),
+            template_globals=values.get("TEMPLATE_GLOBALS"),
+            css_inlining=values.get("CSS_INLINING", True),
+            auto_reload=values.get(
+                "TEMPLATES_AUTO_RELOAD",
+                values.get("APP_ENV", os.getenv("APP_ENV", "dev")) != "prod",
+            ),
         )
 
     def __repr__(self) -> str:
@@ -316,9 +380,11 @@ _current_lock = threading.Lock()
 def configure(settings: ModuleType | Mapping[str, Any] | None = None, /, **overrides: Any) -> Mail:
     """Build a Mail from *settings* (a config module or mapping) and make it current.
 
-    Reads MAILERS, MAILER, MAILER_DEFAULT_OPTIONS and MESSAGE_ID_DOMAIN; keyword
-    overrides use the same upper-case names. Every problem is a ConfigError naming the
-    key. Returns the Mail (``mail.mailer``, ``mail.mailers["name"]``).
+    Reads MAILERS, MAILER, MAILER_DEFAULT_OPTIONS, MESSAGE_ID_DOMAIN, VIEWS (the
+    templates folder), PROTOCOL and HOST (the ``url()`` template helper), TEMPLATE_GLOBALS,
+    CSS_INLINING (default on) and TEMPLATES_AUTO_RELOAD (default: on unless APP_ENV is
+    "prod"); keyword overrides use the same upper-case names. Every problem is a
+    ConfigError naming the key. Returns the Mail (``mail.mailer``, ``mail.mailers[...]``).
     """
     global _current
     mail = Mail.from_settings(settings, **overrides)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from .core.compose import AddressInput
 from .core.records import Alternative, Attachment, Message, SendResult, Stamp
+from .core.templates import Bodies, choose_bodies, template_paths
 from .errors import MessageError
 from .mail import Mail, current_mail, new_stamp
 from .serialization import EmailMessageDict, dump_message
@@ -170,11 +171,20 @@ class EmailMessage:
     def to_message(self, mail: Mail | None = None) -> Message:
         """Compose the Message record with *mail*'s (or the current) defaults.
 
-        The Date and Message-ID are fixed the first time, so every later call (a retry)
-        carries the same ones.
+        With no body and no alternatives, the templates are rendered first (the guide,
+        4.1). The Date and Message-ID are fixed the first time, so every later call (a
+        retry) carries the same ones.
         """
         if self._stamp is None:
             self._stamp = new_stamp()
+        mail = mail if mail is not None else _current_or_none()
+        body, content_subtype = self.body, self.content_subtype
+        alternatives, attachments = list(self.alternatives), list(self.attachments)
+        if not body and not alternatives:
+            bodies, inline = self._render(mail)
+            body, content_subtype = bodies.body, bodies.content_subtype
+            alternatives.extend(bodies.alternatives)
+            attachments.extend(inline)
         fields = {
             "from_email": self.from_email,
             "to": self.to,
@@ -182,12 +192,12 @@ class EmailMessage:
             "bcc": self.bcc,
             "reply_to": self.reply_to,
             "subject": self.subject,
-            "body": self.body,
-            "content_subtype": self.content_subtype,
+            "body": body,
+            "content_subtype": content_subtype,
             "charset": self.charset,
             "headers": self.headers,
-            "attachments": self.attachments,
-            "alternatives": self.alternatives,
+            "attachments": attachments,
+            "alternatives": alternatives,
             "tags": self.tags,
             "metadata": self.metadata,
         }
@@ -196,6 +206,26 @@ class EmailMessage:
 
             return compose(stamp=self._stamp, **fields)
         return mail.compose(stamp=self._stamp, **fields)
+
+    def _render(self, mail: Mail | None) -> tuple[Bodies, tuple[Attachment, ...]]:
+        """Render this email's templates (the guide's 4.1 table)."""
+        module = type(self).__module__
+        if mail is None:
+            paths = template_paths(module)
+            return choose_bodies(
+                paths, None, None, body=self.body, content_subtype=self.content_subtype
+            ), ()
+        context = {
+            "subject": self.subject,
+            "from_email": self.from_email,
+            "to": self.to,
+            "cc": self.cc,
+            "reply_to": self.reply_to,
+            **self.template_context(),
+        }
+        return mail.render_bodies(
+            module, context, body=self.body, content_subtype=self.content_subtype
+        )
 
     def serialize(self) -> EmailMessageDict:
         """Return the message as an EmailMessageDict (JSON-safe, e.g. for a queue)."""
@@ -221,6 +251,12 @@ class EmailMessage:
         self.update(**options)
         mail = mail or current_mail()
         return mail.send(self.to_message(mail), via=via)
+
+
+def _current_or_none() -> Mail | None:
+    from . import mail
+
+    return mail._current
 
 
 def _guess_type(filename: str) -> str:

@@ -17,12 +17,15 @@ CORE_ALLOWED = {
     "binascii",
     "codecs",
     "collections",
+    "css_inline",  # pure string -> string; remote stylesheets are switched off
+    "inscriptis",  # HTML -> text, pure
     "datetime",
     "email",
     "functools",
     "hashlib",
     "idna",
     "itertools",
+    "lxml.html",  # parsing only
     "re",
     "typing",
     "urllib.parse",
