@@ -157,7 +157,11 @@ class Sink:
                 raise RuntimeError(f"the SMTP sink died (exit code {self._process.exitcode})")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the SMTP sink did not answer within {TIMEOUT:g} s")
-        return self._conn.recv()
+        try:
+            return self._conn.recv()
+        except EOFError:
+            self._process.join(5)
+            raise RuntimeError(f"the SMTP sink died (exit code {self._process.exitcode})") from None
 
     def reset(self) -> None:
         """Zero the message count and the CPU clock."""

@@ -15,7 +15,9 @@ HEADER_CHARS = st.characters(
 
 def ldh_labels() -> st.SearchStrategy[str]:
     """One LDH host label, 1-20 characters, lower case."""
-    return st.from_regex(r"[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?", fullmatch=True)
+    return st.from_regex(r"[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?", fullmatch=True).filter(
+        lambda label: label[2:4] != "--"  # reserved (RFC 5891 4.2.3.1): only xn-- is valid
+    )
 
 
 @st.composite

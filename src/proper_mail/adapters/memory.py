@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import email.message
 import threading
+from typing import Any
 
 from ..core.mime import envelope_of, to_mime
 from ..core.records import Envelope, Message, SendResult
 from .base import BaseMailer, all_sent, envelope_of_mime, without_bcc
 
-__all__ = ["ToMemoryMailer"]
+__all__ = ["OutboxMessage", "ToMemoryMailer"]
+
+
+class OutboxMessage(email.message.EmailMessage):
+    """A stdlib EmailMessage whose ``get_content()`` also works on a multipart message.
+
+    For multipart mail it returns the content of the preferred body (plain, then html),
+    so the guide's ``assert "/dashboard" in email.get_content()`` holds for an email with
+    html and text parts, as it does for a plain one.
+    """
+
+    def get_content(self, *args: Any, **kw: Any) -> Any:
+        """The content; for a multipart message, that of ``get_body(("plain", "html"))``."""
+        if self.is_multipart():
+            body = self.get_body(("plain", "html"))
+            if body is not None:
+                return body.get_content(*args, **kw)
+        return super().get_content(*args, **kw)
 
 
 class ToMemoryMailer(BaseMailer):
@@ -34,7 +52,7 @@ class ToMemoryMailer(BaseMailer):
     def deliver(self, message: Message) -> SendResult:
         """Render and store *message*; every recipient is reported sent."""
         envelope = envelope_of(message, self.policy)
-        rendered = to_mime(message, self.policy)
+        rendered = to_mime(message, self.policy, OutboxMessage)
         with self._lock:
             self.outbox.append(rendered)
             self.sent.append(message)

@@ -236,7 +236,7 @@ def normalize_domain(domain: str, *, field: str = "domain", text: str | None = N
     """Return *domain* lower-cased, IDNs as UTS-46-mapped U-labels; raise if invalid."""
     shown = domain if text is None else text
     lowered = domain.lower()
-    if lowered.isascii() and _LDH_DOMAIN.fullmatch(lowered) and "xn--" not in lowered:
+    if lowered.isascii() and _LDH_DOMAIN.fullmatch(lowered) and "--" not in lowered:
         if len(lowered) > MAX_DOMAIN_OCTETS:
             raise InvalidAddress(field, shown, f"the domain is over {MAX_DOMAIN_OCTETS} octets")
         if lowered.rsplit(".", 1)[-1].isdigit():

@@ -74,18 +74,19 @@ def to_bytes(message: Message, policy: Policy = DEFAULT_POLICY) -> bytes:
     return b"".join(out)
 
 
-def to_mime(message: Message, policy: Policy = DEFAULT_POLICY) -> email.message.EmailMessage:
+def to_mime(
+    message: Message,
+    policy: Policy = DEFAULT_POLICY,
+    message_class: type[email.message.EmailMessage] = email.message.EmailMessage,
+) -> email.message.EmailMessage:
     """Return *message* as a stdlib ``EmailMessage``, parsed from ``to_bytes``.
 
     The object uses LF internally like any stdlib-built message; ``as_bytes()`` under
-    an SMTP policy gives CRLF again.
+    an SMTP policy gives CRLF again. *message_class* may be an EmailMessage subclass.
     """
     data = to_bytes(message, policy).replace(b"\r\n", b"\n")
-    parsed = email.parser.BytesParser(
-        _class=email.message.EmailMessage,
-        policy=policy,
-    ).parsebytes(data)
-    assert isinstance(parsed, email.message.EmailMessage)
+    parsed = email.parser.BytesParser(_class=message_class, policy=policy).parsebytes(data)
+    assert isinstance(parsed, message_class)
     return parsed
 
 

@@ -74,6 +74,7 @@ def test_parse_accepts(text: str, display_name: str, local_part: str, domain: st
         ("a@" + ".".join(["a" * 63] * 4), "over 253 octets"),
         ("a@" + "a" * 64 + ".com", "IDNA"),
         ("a@xn--invalid-.com", "IDNA"),
+        ("a@ab--cd.com", "IDNA"),  # hyphens in 3rd and 4th position are reserved
     ],
 )
 def test_parse_rejects(text: str, reason: str) -> None:

@@ -1,0 +1,1 @@
+"""myapp: the guide's example app, working end to end with proper_mail."""
