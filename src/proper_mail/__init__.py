@@ -35,7 +35,7 @@ from .errors import (
     TemplateError,
     TransientDeliveryError,
 )
-from .mail import Mail, compose, configure, current_mail, new_stamp, send, using
+from .mail import Mail, compose, configure, current_mail, new_stamp, send, send_later, using
 from .message import EmailMessage
 from .serialization import EmailMessageDict
 
@@ -77,6 +77,7 @@ __all__ = [
     "new_stamp",
     "prep_address",
     "send",
+    "send_later",
     "to_bytes",
     "to_mime",
     "using",

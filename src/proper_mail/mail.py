@@ -35,6 +35,7 @@ from .core.records import Attachment, Defaults, Message, RecipientStatus, SendRe
 from .core.templates import Bodies, choose_bodies, inline_css, template_paths
 from .errors import ConfigError, DeliveryError
 from .serialization import EmailMessageDict
+from .tasks.queue import Queue, RetryPolicy
 
 __all__ = [
     "Mail",
@@ -44,6 +45,7 @@ __all__ = [
     "current_mail",
     "new_stamp",
     "send",
+    "send_later",
     "using",
 ]
 
@@ -144,6 +146,8 @@ class Mail:
         template_globals: Mapping[str, Any] | None = None,
         css_inlining: bool = True,
         auto_reload: bool = True,
+        queue: str | Any = "immediate",
+        queue_options: Mapping[str, Any] | None = None,
     ) -> None:
         if not mailers:
             raise ConfigError("MAILERS is empty: declare at least one mailer")
@@ -171,6 +175,37 @@ class Mail:
         self._template_globals = dict(template_globals or {})
         self._renderer: JxRenderer | None = None
         self._renderer_lock = threading.Lock()
+        self._queue_spec = queue
+        self._queue_options = _queue_options(queue_options or {})
+        self._queue: Queue | None = None
+
+    @property
+    def queue(self) -> Queue:
+        """The queue for send_later (QUEUE: immediate, stub, a redis:// URL, a broker)."""
+        with self._renderer_lock:
+            if self._queue is None:
+                self._queue = Queue(
+                    self._queue_spec, mailer_for=self.mailer_for, **self._queue_options
+                )
+            return self._queue
+
+    def send_later(self, message: Sendable, *, via: str | None = None) -> None:
+        """Render and queue *message* for a worker; ConfigError now for an unknown via.
+
+        Templates are rendered here, before queueing: a worker never needs the views.
+        """
+        self.mailer_for(via)
+        if isinstance(message, email.message.EmailMessage):
+            raise ConfigError(
+                "send_later() takes a Message or an EmailMessage class, not a stdlib message"
+            )
+        if isinstance(message, Message):
+            record = message
+        elif isinstance(message, dict):
+            record = as_record(message)
+        else:
+            record = message.to_message(self)
+        self.queue.send_later(record, via=via)
 
     @property
     def renderer(self) -> JxRenderer | None:
@@ -298,9 +333,11 @@ class Mail:
         return result
 
     def close(self) -> None:
-        """Close every mailer built so far (pooled SMTP connections ...)."""
+        """Close every mailer built so far (pooled SMTP connections ...) and the queue."""
         for mailer in self.mailers.built():
             mailer.close()
+        if self._queue is not None:
+            self._queue.close()
 
 
 def _failed_result(
@@ -315,6 +352,47 @@ def _failed_result(
         statuses = ()
     message_id = message.message_id if isinstance(message, Message) else str(message["Message-ID"])
     return SendResult(message_id=message_id, mailer=mailer.alias, recipients=statuses)
+
+
+_QUEUE_OPTIONS = {
+    "namespace": str,
+    "max_payload": int,
+    "heartbeat_timeout": int,
+    "maintenance_chance": int,
+    "on_give_up": object,
+}
+
+
+def _queue_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """QUEUE_* settings -> Queue keyword arguments; ConfigError naming an unknown key."""
+    result: dict[str, Any] = {}
+    retry = {}
+    for key, value in options.items():
+        if key in ("max_retries", "min_backoff", "max_backoff"):
+            retry[key] = value
+        elif key == "on_give_up" and isinstance(value, str):
+            result[key] = _import_callable(f"QUEUE_{key.upper()}", value)
+        elif key in _QUEUE_OPTIONS:
+            result[key] = value
+        else:
+            known = ", ".join(
+                f"QUEUE_{k.upper()}"
+                for k in (*_QUEUE_OPTIONS, "max_retries", "min_backoff", "max_backoff")
+            )
+            raise ConfigError(
+                f"unknown setting QUEUE_{key.upper()}; the queue settings are: {known}"
+            )
+    if retry:
+        result["retry"] = RetryPolicy(**retry)
+    return result
+
+
+def _import_callable(where: str, path: str) -> Any:
+    module_name, _, attr = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ConfigError(f"{where}: cannot import {path!r} ({e})") from None
 
 
 def _settings_dict(settings: ModuleType | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -380,7 +458,8 @@ _current_lock = threading.Lock()
 def configure(settings: ModuleType | Mapping[str, Any] | None = None, /, **overrides: Any) -> Mail:
     """Build a Mail from *settings* (a config module or mapping) and make it current.
 
-    Reads MAILERS, MAILER, MAILER_DEFAULT_OPTIONS, MESSAGE_ID_DOMAIN, VIEWS (the
+    Reads MAILERS, MAILER, MAILER_DEFAULT_OPTIONS, MESSAGE_ID_DOMAIN, QUEUE and QUEUE_*
+    (send_later: "immediate", "stub", a redis:// URL or a dramatiq Broker), VIEWS (the
     templates folder), PROTOCOL and HOST (the ``url()`` template helper), TEMPLATE_GLOBALS,
     CSS_INLINING (default on) and TEMPLATES_AUTO_RELOAD (default: on unless APP_ENV is
     "prod"); keyword overrides use the same upper-case names. Every problem is a
@@ -433,3 +512,8 @@ def compose(*, stamp: Stamp | None = None, **fields: Any) -> Message:
 def send(message: Sendable, *, via: str | None = None, mail: Mail | None = None) -> SendResult:
     """Send *message* now through the current Mail (or *mail*); see ``Mail.send``."""
     return (mail or current_mail()).send(message, via=via)
+
+
+def send_later(message: Sendable, *, via: str | None = None, mail: Mail | None = None) -> None:
+    """Queue *message* for a worker through the current Mail (or *mail*)."""
+    (mail or current_mail()).send_later(message, via=via)

@@ -8,6 +8,7 @@ instance attribute is free-form and becomes a template variable.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import mimetypes
 import re
@@ -63,6 +64,8 @@ class EmailMessage:
     headers: Mapping[str, object] | None = None
     tags: Sequence[str] = ()
     metadata: Mapping[str, object] | None = None
+    #: Seconds after composing past which a queued copy is dropped, not sent late.
+    max_age: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -200,6 +203,9 @@ class EmailMessage:
             "alternatives": alternatives,
             "tags": self.tags,
             "metadata": self.metadata,
+            "expires": (
+                self._stamp.date + dt.timedelta(seconds=self.max_age) if self.max_age else None
+            ),
         }
         if mail is None:
             from .mail import compose
@@ -251,6 +257,10 @@ class EmailMessage:
         self.update(**options)
         mail = mail or current_mail()
         return mail.send(self.to_message(mail), via=via)
+
+
+def _send_later_of(email_: EmailMessage, via: str | None, mail: Mail | None) -> None:
+    (mail or current_mail()).send_later(email_, via=via)
 
 
 def _current_or_none() -> Mail | None:

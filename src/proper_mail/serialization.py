@@ -65,6 +65,9 @@ class EmailMessageDict(TypedDict):
     tags: NotRequired[list[str]]
     metadata: NotRequired[dict[str, str]]
     envelope_from: NotRequired[str | None]
+    envelope_to: NotRequired[list[str]]
+    expires: NotRequired[str | None]
+    v: NotRequired[int]
 
 
 converter = make_converter(forbid_extra_keys=True)
@@ -121,9 +124,15 @@ converter.register_unstructure_hook(Alternative, lambda a: [a.content, a.mimetyp
 converter.register_structure_hook(Alternative, _structure_alternative)
 
 
+#: The version of the EmailMessageDict layout; a payload of another version is refused.
+SCHEMA_VERSION = 1
+
+
 def dump_message(message: Message) -> EmailMessageDict:
-    """Return *message* as an EmailMessageDict (JSON-safe)."""
-    return cast("EmailMessageDict", converter.unstructure(message, Message))
+    """Return *message* as an EmailMessageDict (JSON-safe, with its schema version)."""
+    data = cast("EmailMessageDict", converter.unstructure(message, Message))
+    data["v"] = SCHEMA_VERSION
+    return data
 
 
 def load_message(data: EmailMessageDict | dict[str, Any]) -> Message:
@@ -133,6 +142,14 @@ def load_message(data: EmailMessageDict | dict[str, Any]) -> Message:
     SerializationError with the path of each problem; valid shape with invalid content
     (a bad address, CR/LF in a header) raises the MessageError compose() would.
     """
+    if not isinstance(data, dict):
+        raise SerializationError(f"not a valid EmailMessageDict: a {type(data).__name__}")
+    data = dict(data)
+    version = data.pop("v", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise SerializationError(
+            f"EmailMessageDict version {version!r} is not supported (this is {SCHEMA_VERSION})"
+        )
     try:
         message = converter.structure(data, Message)
     except cattrs.BaseValidationError as e:
@@ -169,4 +186,6 @@ def revalidate(message: Message) -> Message:
         tags=message.tags,
         metadata=dict(message.metadata),
         envelope_from=message.envelope_from,
+        envelope_to=message.envelope_to,
+        expires=message.expires,
     )

@@ -73,6 +73,7 @@ class JxRenderer:
         self.auto_reload = auto_reload
         self._globals = {"inline_image": self._inline_image, **(globals or {})}
         self._lock = threading.Lock()
+        self._exists: dict[str, bool] = {}
         self._catalog = self._new_catalog()
 
     def _new_catalog(self) -> jx.Catalog:
@@ -84,8 +85,16 @@ class JxRenderer:
         return jx.Catalog(self.views, jinja_env=env, auto_reload=self.auto_reload, **self._globals)
 
     def exists(self, path: str) -> bool:
-        """Whether the template *path* (relative to views) exists."""
-        return (self.views / path).is_file()
+        """Whether the template *path* (relative to views) exists.
+
+        Without auto_reload the answer is remembered: templates do not come and go.
+        """
+        if self.auto_reload:
+            return (self.views / path).is_file()
+        found = self._exists.get(path)
+        if found is None:
+            found = self._exists[path] = (self.views / path).is_file()
+        return found
 
     def render(self, path: str, context: Mapping[str, Any]) -> tuple[str, tuple[Attachment, ...]]:
         """Render *path* with *context*; return the text and the inline parts it added.

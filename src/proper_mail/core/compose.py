@@ -86,6 +86,8 @@ def compose(
     tags: Iterable[str] = (),
     metadata: Mapping[str, object] | None = None,
     envelope_from: str | Address | None = None,
+    envelope_to: Iterable[str] = (),
+    expires: dt.datetime | None = None,
 ) -> Message:
     """Return a validated Message from *fields*, filling gaps from *defaults*.
 
@@ -143,6 +145,8 @@ def compose(
         tags=tuple(_tag(t) for t in tags),
         metadata=_metadata(metadata),
         envelope_from=_one_address("envelope_from", envelope_from),
+        envelope_to=tuple(_address("envelope_to", a).addr_spec for a in envelope_to),
+        expires=_expires(expires),
     )
 
 
@@ -357,6 +361,12 @@ def _is_7bit_text(content: bytes) -> bool:
     if not content.isascii() or b"\x00" in content:
         return False
     return all(len(line) <= _MAX_LINE for line in content.splitlines())
+
+
+def _expires(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and (not isinstance(value, dt.datetime) or value.utcoffset() is None):
+        raise MessageError("expires", value, "must be a timezone-aware datetime")
+    return value
 
 
 def _message_id(value: str) -> str:

@@ -94,13 +94,17 @@ def envelope_of(message: Message, policy: Policy = DEFAULT_POLICY) -> Envelope:
     """Return the SMTP envelope: the sender and every recipient (to, cc, bcc), deduplicated.
 
     Addresses are prepared with ``prep_address``: ASCII (A-label domains) unless the
-    policy is SMTPUTF8. A message without recipients raises MessageError.
+    policy is SMTPUTF8. ``envelope_to``, when set, narrows the recipients to those. A
+    message without recipients raises MessageError.
     """
     force_ascii = not getattr(policy, "utf8", False)
     sender = prep_address(message.envelope_from or message.from_email, force_ascii)
     seen: dict[str, None] = {}
     for address in message.recipients:
         seen.setdefault(_envelope_address(address, force_ascii), None)
+    if message.envelope_to:
+        wanted = {_envelope_address(Address.parse(a), force_ascii) for a in message.envelope_to}
+        seen = {a: None for a in seen if a in wanted}
     if not seen:
         raise MessageError("to", (), "the message has no recipients (to, cc and bcc are empty)")
     return Envelope(sender=sender, recipients=tuple(seen))

@@ -108,6 +108,11 @@ class Message:
         tags: per-message labels for providers that support them.
         metadata: per-message key/value data for providers and webhooks.
         envelope_from: a different envelope sender (bounce address), if any.
+        envelope_to: when set, the only envelope recipients (prepared addr-specs, a
+            subset of to, cc and bcc): a retry goes to the deferred recipients only,
+            while the headers still show everyone.
+        expires: when set, the message must not be sent after this moment (a password
+            reset link that would arrive too late); it is dropped and reported instead.
     """
 
     from_email: Address
@@ -127,6 +132,8 @@ class Message:
     tags: tuple[str, ...] = ()
     metadata: tuple[tuple[str, str], ...] = ()
     envelope_from: Address | None = None
+    envelope_to: tuple[str, ...] = ()
+    expires: dt.datetime | None = None
 
     @property
     def idempotency_key(self) -> str:
