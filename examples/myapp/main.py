@@ -6,6 +6,7 @@ from typing import Any
 
 from proper_mail import BaseMailer, Mail, configure
 from proper_mail.mail import MailerRegistry
+from proper_mail.tasks import Queue
 
 from .config import main as config
 
@@ -32,6 +33,11 @@ class App:
     def mailers(self) -> MailerRegistry:
         """Every mailer by name."""
         return self.mail.mailers
+
+    @property
+    def queue(self) -> Queue:
+        """The background queue (QUEUE): tasks are declared on its broker."""
+        return self.mail.queue
 
     def url_for(self, endpoint: str, _full: bool = False, **params: Any) -> str:
         """The path of *endpoint*; with ``_full=True`` an absolute URL (PROTOCOL, HOST)."""

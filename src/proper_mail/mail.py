@@ -266,6 +266,12 @@ class Mail:
                 "TEMPLATES_AUTO_RELOAD",
                 values.get("APP_ENV", os.getenv("APP_ENV", "dev")) != "prod",
             ),
+            queue=values.get("QUEUE", "immediate"),
+            queue_options={
+                key.removeprefix("QUEUE_").lower(): value
+                for key, value in values.items()
+                if key.startswith("QUEUE_")
+            },
         )
 
     def __repr__(self) -> str:

@@ -247,6 +247,17 @@ class EmailMessage:
 
     # -- sending -----------------------------------------------------------------------
 
+    def send_later(
+        self, *, via: str | None = None, mail: Mail | None = None, **options: Any
+    ) -> None:
+        """Update with *options*, render, and queue for a worker (the guide, 6.2).
+
+        The app's BaseEmail may override this with the guide's version, which calls its
+        own ``send_email_task``.
+        """
+        self.update(**options)
+        _send_later_of(self, via, mail)
+
     def send(
         self, *, via: str | None = None, mail: Mail | None = None, **options: Any
     ) -> SendResult:

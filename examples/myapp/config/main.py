@@ -29,7 +29,11 @@ MAILER_DEFAULT_OPTIONS = {
     "from": "no-reply@example.com",
 }
 
+# send_later: in-process in dev and test, Redis in production.
+QUEUE = "immediate"
+
 if env == "test":
     MAILER = "memory"
 elif env == "prod":
     MAILER = "ses_smtp"
+    QUEUE = os.getenv("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -1,0 +1,329 @@
+"""send_later through Dramatiq's StubBroker and a Worker: retries by class, the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import attrs
+import dramatiq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import proper_mail
+from proper_mail import (
+    BaseMailer,
+    ConfigError,
+    EmailMessage,
+    Mail,
+    Message,
+    MessageTooLarge,
+    PermanentDeliveryError,
+    RecipientStatus,
+    SendResult,
+    SerializationError,
+    ToMemoryMailer,
+    TransientDeliveryError,
+)
+from proper_mail.core.compose import compose
+from proper_mail.core.mime import envelope_of
+from proper_mail.core.records import Stamp
+from proper_mail.serialization import dump_message, load_message
+from proper_mail.tasks import GiveUp
+from tests.strategies import compose_fields
+
+STAMP = Stamp(dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC), "t")
+
+
+class ScriptedMailer(BaseMailer):
+    """A mailer that plays a script of outcomes, then accepts; it records each attempt."""
+
+    script: ClassVar[list[str]] = []
+    attempts: ClassVar[list[tuple[str, ...]]] = []
+
+    def deliver(self, message: Message) -> SendResult:
+        envelope = envelope_of(message, self.policy)
+        type(self).attempts.append(envelope.recipients)
+        step = type(self).script.pop(0) if type(self).script else "ok"
+        if step == "transient":
+            raise TransientDeliveryError("451 4.3.0 try later", code=451)
+        if step == "retry-after":
+            raise TransientDeliveryError("421 slow down", code=421, retry_after=120)
+        if step == "permanent":
+            raise PermanentDeliveryError("554 5.7.1 rejected", code=554)
+        if step == "defer-second":
+            first, *rest = envelope.recipients
+            statuses = (
+                RecipientStatus(first, "sent", 250),
+                *tuple(RecipientStatus(r, "deferred", 450) for r in rest),
+            )
+            return SendResult(message.message_id, self.alias, statuses)
+        return SendResult(
+            message.message_id,
+            self.alias,
+            tuple(RecipientStatus(r, "sent", 250) for r in envelope.recipients),
+        )
+
+
+given_up: list[GiveUp] = []
+
+
+def record_give_up(event: GiveUp) -> None:
+    """The QUEUE_ON_GIVE_UP hook of these tests."""
+    given_up.append(event)
+
+
+def settings_for(queue: str, **extra: Any) -> dict[str, Any]:
+    """A Mail config with a memory and a scripted mailer and fast retries."""
+    return {
+        "MAILERS": {
+            "memory": {"type": ToMemoryMailer},
+            "scripted": {"type": ScriptedMailer},
+            "smtp": {
+                "type": "proper_mail.SMTPMailer",
+                "host": "127.0.0.1",
+                "port": 1,
+                "username": "u",
+                "password": "hunter2-smtp",
+                "use_tls": True,
+            },
+        },
+        "MAILER": "memory",
+        "MAILER_DEFAULT_OPTIONS": {"from": "no-reply@example.com"},
+        "QUEUE": queue,
+        "QUEUE_MIN_BACKOFF": 0.01,
+        "QUEUE_MAX_BACKOFF": 0.05,
+        "QUEUE_MAX_RETRIES": 3,
+        "QUEUE_ON_GIVE_UP": "tests.integration.test_queue_stub.record_give_up",
+        **extra,
+    }
+
+
+@pytest.fixture
+def stub() -> Iterator[tuple[Mail, dramatiq.Worker]]:
+    """A current Mail on a StubBroker, with a running Worker."""
+    previous = proper_mail.mail._current
+    mail = proper_mail.configure(settings_for("stub"))
+    ScriptedMailer.script, ScriptedMailer.attempts = [], []
+    given_up.clear()
+    broker = mail.queue.broker
+    assert broker is not None
+    _ = mail.queue.send_task  # declare the actor before the worker starts
+    worker = dramatiq.Worker(broker, worker_timeout=50)
+    worker.start()
+    yield mail, worker
+    worker.stop()
+    broker.close()
+    proper_mail.mail._current = previous
+
+
+def drain(mail: Mail) -> None:
+    """Wait until the emails queue is empty and no message is in flight."""
+    broker = mail.queue.broker
+    assert broker is not None
+    broker.join("emails", fail_fast=False, timeout=10_000)
+
+
+def test_send_later_goes_through_the_worker(stub: tuple[Mail, dramatiq.Worker]) -> None:
+    """send_later -> StubBroker -> Worker -> the memory outbox."""
+    mail, _ = stub
+
+    EmailMessage(to="a@example.com", subject="Later", body="x").send_later()
+    drain(mail)
+
+    assert mail.mailer.outbox[-1]["Subject"] == "Later"  # type: ignore[attr-defined]
+
+
+def test_transient_failures_are_retried_then_delivered(stub: tuple[Mail, dramatiq.Worker]) -> None:
+    """Two 451s, then success: three attempts, one delivery, nothing given up."""
+    mail, _ = stub
+    ScriptedMailer.script = ["transient", "transient"]
+
+    EmailMessage(to="a@example.com", body="x").send_later(via="scripted")
+    drain(mail)
+
+    assert len(ScriptedMailer.attempts) == 3
+    assert given_up == []
+
+
+def test_permanent_failures_are_attempted_once(stub: tuple[Mail, dramatiq.Worker]) -> None:
+    """A 554 is not retried; the give-up hook hears about it."""
+    mail, _ = stub
+    ScriptedMailer.script = ["permanent"]
+
+    EmailMessage(to="a@example.com", body="x").send_later(via="scripted")
+    drain(mail)
+
+    assert len(ScriptedMailer.attempts) == 1
+    assert [g.reason for g in given_up] == ["permanent"]
+    assert given_up[0].recipients == ("a@example.com",)
+
+
+def test_retries_run_out_and_are_reported(stub: tuple[Mail, dramatiq.Worker]) -> None:
+    """Always 451: 1 + QUEUE_MAX_RETRIES attempts, then the hook and an ERROR log."""
+    mail, _ = stub
+    ScriptedMailer.script = ["transient"] * 10
+
+    EmailMessage(to="a@example.com", body="x").send_later(via="scripted")
+    drain(mail)
+
+    assert len(ScriptedMailer.attempts) == 4
+    assert [g.reason for g in given_up] == ["retries exhausted"]
+
+
+def test_only_deferred_recipients_are_retried(stub: tuple[Mail, dramatiq.Worker]) -> None:
+    """a@ accepts, b@ and c@ are deferred: the retry goes to b@ and c@ only."""
+    mail, _ = stub
+    ScriptedMailer.script = ["defer-second"]
+
+    EmailMessage(to=["a@example.com", "b@example.com"], cc="c@example.com", body="x").send_later(
+        via="scripted"
+    )
+    drain(mail)
+
+    assert ScriptedMailer.attempts == [
+        ("a@example.com", "b@example.com", "c@example.com"),
+        ("b@example.com", "c@example.com"),
+    ]
+
+
+def test_an_unreadable_payload_is_not_retried(stub: tuple[Mail, dramatiq.Worker]) -> None:
+    """A payload that cannot be loaded: SerializationError, one attempt, reported."""
+    mail, _ = stub
+    actor = mail.queue.send_task.actor
+    assert actor is not None
+
+    actor.send_with_options(kwargs={"message": {"to": "nobody"}, "via": None})
+    drain(mail)
+
+    assert [g.reason for g in given_up] == ["unreadable"]
+
+
+def test_unknown_via_fails_at_the_call_site(stub: tuple[Mail, dramatiq.Worker]) -> None:
+    """send_later(via="nope") raises ConfigError now, not later in a worker."""
+    with pytest.raises(ConfigError, match="Unknown mailer 'nope'"):
+        EmailMessage(to="a@example.com", body="x").send_later(via="nope")
+
+
+def test_the_payload_size_is_capped(stub: tuple[Mail, dramatiq.Worker]) -> None:
+    """A payload over QUEUE_MAX_PAYLOAD raises MessageTooLarge at enqueue."""
+    mail = Mail.from_settings(settings_for("immediate", QUEUE_MAX_PAYLOAD=10_000))
+
+    with pytest.raises(MessageTooLarge, match="over 10000 bytes"):
+        mail.send_later(mail.compose(to="a@example.com", body="x" * 20_000))
+
+
+def test_the_payload_holds_no_credentials(stub: tuple[Mail, dramatiq.Worker]) -> None:
+    """Queued via the SMTP mailer: the payload names the alias, never host or password."""
+    mail, _ = stub
+    sent: list[str] = []
+    queue = mail.queue
+    original = queue.encode
+    queue.encode = lambda kwargs: sent.append(original(kwargs)) or sent[-1]  # type: ignore[method-assign]
+
+    EmailMessage(to="a@example.com", body="x").send_later(via="smtp")
+
+    assert '"via":"smtp"' in sent[0]
+    assert "hunter2-smtp" not in sent[0]
+    assert "127.0.0.1" not in sent[0]
+
+
+def test_immediate_mode_round_trips_through_json() -> None:
+    """QUEUE=immediate runs the task at once, on arguments that went through JSON."""
+    mail = Mail.from_settings(settings_for("immediate"))
+    seen: list[Any] = []
+
+    @mail.queue.task()
+    def task(message: dict[str, Any], via: str | None = None) -> None:
+        seen.append(message)
+
+    record = mail.compose(to="a@example.com", body="x", headers={"X-Id": 7})
+    task(message=dump_message(record), via=None)
+
+    assert seen == [json.loads(json.dumps(dump_message(record)))]
+    assert load_message(seen[0]) == record
+
+
+def test_immediate_send_later_delivers_at_once() -> None:
+    """In dev and test send_later behaves like send (the guide, 6.3)."""
+    mail = Mail.from_settings(settings_for("immediate"))
+
+    mail.send_later(mail.compose(to="a@example.com", subject="Now", body="x"))
+
+    assert mail.mailer.outbox[-1]["Subject"] == "Now"  # type: ignore[attr-defined]
+
+
+def test_a_redelivered_message_is_skipped() -> None:
+    """The ledger: delivering the same payload twice sends it once."""
+    mail = Mail.from_settings(settings_for("immediate"))
+    payload = dump_message(mail.compose(to="a@example.com", body="x"))
+
+    first = mail.queue.deliver(payload)
+    second = mail.queue.deliver(payload)
+
+    assert first is not None
+    assert second is None
+    assert len(mail.mailer.outbox) == 1  # type: ignore[attr-defined]
+
+
+def test_retry_after_sets_the_delay() -> None:
+    """A server's Retry-After (here 120 s) becomes the retry delay."""
+    mail = Mail.from_settings(settings_for("immediate"))
+    ScriptedMailer.script = ["retry-after"]
+
+    with pytest.raises(dramatiq.Retry) as caught:
+        mail.queue.deliver(dump_message(mail.compose(to="a@example.com", body="x")), via="scripted")
+
+    assert caught.value.delay == 120_000
+
+
+def test_an_expired_message_is_dropped_and_reported() -> None:
+    """max_age: a password reset older than that is never sent late."""
+    given_up.clear()
+    mail = Mail.from_settings(settings_for("immediate"))
+
+    class ResetEmail(EmailMessage):
+        max_age = 3600
+        body = "x"
+
+    record = ResetEmail(to="a@example.com").to_message(mail)
+    late = attrs.evolve(record, expires=record.date - dt.timedelta(seconds=1))
+
+    assert mail.queue.deliver(dump_message(late)) is None
+    assert mail.mailer.outbox == []  # type: ignore[attr-defined]
+    assert [g.reason for g in given_up] == ["expired"]
+    assert record.expires == record.date + dt.timedelta(hours=1)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    fields=compose_fields(),
+    tags=st.lists(st.text(min_size=1, max_size=10).filter(lambda t: t.isprintable()), max_size=3),
+    expires=st.booleans(),
+)
+def test_every_record_round_trips_through_the_payload(
+    fields: dict[str, Any], tags: list[str], expires: bool
+) -> None:
+    """Hypothesis: any composed record -> payload -> JSON -> load is the same record."""
+    record = compose(
+        stamp=STAMP,
+        tags=tags,
+        metadata={"k": "v"},
+        expires=STAMP.date + dt.timedelta(hours=1) if expires else None,
+        **fields,
+    )
+    if record.to:
+        record = attrs.evolve(record, envelope_to=(record.to[0].addr_spec,))
+
+    assert load_message(json.loads(json.dumps(dump_message(record)))) == record
+
+
+def test_a_payload_of_another_version_is_refused() -> None:
+    """The schema version is checked: a future payload is a SerializationError."""
+    payload = dump_message(compose(stamp=STAMP, from_email="a@example.com", to="b@example.com"))
+
+    with pytest.raises(SerializationError, match="version 2"):
+        load_message({**payload, "v": 2})
