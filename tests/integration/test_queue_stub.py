@@ -222,7 +222,12 @@ def test_the_payload_holds_no_credentials(stub: tuple[Mail, dramatiq.Worker]) ->
     sent: list[str] = []
     queue = mail.queue
     original = queue.encode
-    queue.encode = lambda kwargs: sent.append(original(kwargs)) or sent[-1]  # type: ignore[method-assign]
+
+    def spy(kwargs: dict[str, Any]) -> str:
+        sent.append(original(kwargs))
+        return sent[-1]
+
+    queue.encode = spy  # type: ignore[method-assign]
 
     EmailMessage(to="a@example.com", body="x").send_later(via="smtp")
 
