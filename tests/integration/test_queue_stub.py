@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import attrs
 import dramatiq
 import pytest
+from dramatiq.brokers.stub import StubBroker
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -123,7 +124,7 @@ def stub() -> Iterator[tuple[Mail, dramatiq.Worker]]:
 def drain(mail: Mail) -> None:
     """Wait until the emails queue is empty and no message is in flight."""
     broker = mail.queue.broker
-    assert broker is not None
+    assert isinstance(broker, StubBroker)
     broker.join("emails", fail_fast=False, timeout=10_000)
 
 
