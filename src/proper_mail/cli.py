@@ -5,6 +5,8 @@
     proper-mail new email Welcome [--app DIR]   emails/welcome_email.py + its two templates
     proper-mail check [--app DIR]               every email has a body or a template, every
                                                 template compiles, no relative URLs
+    proper-mail worker [--app DIR | --module M] Dramatiq workers for the app's queue
+                       [--processes N] [--threads N]
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -192,6 +195,41 @@ def _relative_urls(app: Path, views: Path) -> list[TemplateProblem]:
     return problems
 
 
+def worker_command(
+    *, app: Path | None, module: str | None, path: Path | None, processes: int, threads: int
+) -> list[str]:
+    """The dramatiq command line that runs workers for the app's queue.
+
+    The broker is ``<app>.tasks:broker`` (or ``<module>:broker``): the app's explicit
+    broker, never Dramatiq's implicit global one. ConfigError when the queue is
+    immediate (nothing to run) or the module has no broker.
+    """
+    if module is None:
+        app = (app or Path()).resolve()
+        module, path = f"{app.name}.tasks", app.parent
+    search = str((path or Path()).resolve())
+    sys.path.insert(0, search)
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError as e:
+        raise ConfigError(f"cannot import {module!r} ({e})") from None
+    finally:
+        sys.path.remove(search)
+    broker = getattr(loaded, "broker", None)
+    if broker is None:
+        raise ConfigError(
+            f"{module}.broker is None: QUEUE is 'immediate', so send_later runs in-process and "
+            "there is nothing for a worker to do (set QUEUE to a redis:// URL)"
+        )
+    return [
+        sys.executable, "-m", "dramatiq",
+        "--path", search,
+        "--processes", str(processes),
+        "--threads", str(threads),
+        f"{module}:broker",
+    ]  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``proper-mail`` command; return the exit status."""
     parser = argparse.ArgumentParser(prog="proper-mail", description=__doc__.split("::")[0])
@@ -202,7 +240,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     new.add_argument("--app", type=Path, default=Path(), help="the app folder (default: .)")
     check = commands.add_parser("check", help="check every email and template")
     check.add_argument("--app", type=Path, default=Path(), help="the app folder (default: .)")
+    worker = commands.add_parser("worker", help="run Dramatiq workers for the app's queue")
+    worker.add_argument("--app", type=Path, default=None, help="the app folder (default: .)")
+    worker.add_argument("--module", help="a module with a `broker` (instead of --app)")
+    worker.add_argument("--path", type=Path, default=None, help="where --module is found")
+    worker.add_argument("--processes", "-p", type=int, default=os.cpu_count() or 1)
+    worker.add_argument("--threads", "-t", type=int, default=8)
     args = parser.parse_args(argv)
+
+    if args.command == "worker":
+        try:
+            command = worker_command(
+                app=args.app,
+                module=args.module,
+                path=args.path,
+                processes=args.processes,
+                threads=args.threads,
+            )
+        except ProperMailError as e:
+            print(f"proper-mail: {e}", file=sys.stderr)
+            return 2
+        # SIGTERM to this process reaches dramatiq's, which lets in-flight sends finish
+        # and requeues what was prefetched.
+        os.execv(sys.executable, command)  # noqa: S606 - an argument list, no shell
 
     try:
         if args.command == "new":
