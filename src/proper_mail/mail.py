@@ -199,13 +199,15 @@ class Mail:
             raise ConfigError(
                 "send_later() takes a Message or an EmailMessage class, not a stdlib message"
             )
+        self.queue.send_later(self.record_of(message), via=via)
+
+    def record_of(self, message: Message | EmailMessageDict | Composable) -> Message:
+        """The Message record of *message*: itself, loaded, or composed (and rendered)."""
         if isinstance(message, Message):
-            record = message
-        elif isinstance(message, dict):
-            record = as_record(message)
-        else:
-            record = message.to_message(self)
-        self.queue.send_later(record, via=via)
+            return message
+        if isinstance(message, dict):
+            return as_record(message)
+        return message.to_message(self)
 
     @property
     def renderer(self) -> JxRenderer | None:
@@ -304,12 +306,7 @@ class Mail:
         mailer = self.mailer_for(via)
         if isinstance(message, email.message.EmailMessage):
             return self._deliver(mailer, message, lambda: mailer.deliver_mime(message))
-        if isinstance(message, Message):
-            record = message
-        elif isinstance(message, dict):
-            record = as_record(message)
-        else:
-            record = message.to_message(self)
+        record = self.record_of(message)
         return self._deliver(mailer, record, lambda: mailer.deliver(record))
 
     def _deliver(
