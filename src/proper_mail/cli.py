@@ -7,6 +7,8 @@
                                                 template compiles, no relative URLs
     proper-mail worker [--app DIR | --module M] Dramatiq workers for the app's queue
                        [--processes N] [--threads N]
+    proper-mail preview [--app DIR] [--port N]  browser previews (emails/previews.py) on
+                                                127.0.0.1 (--host X --allow-remote)
 """
 
 from __future__ import annotations
@@ -246,7 +248,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--path", type=Path, default=None, help="where --module is found")
     worker.add_argument("--processes", "-p", type=int, default=os.cpu_count() or 1)
     worker.add_argument("--threads", "-t", type=int, default=8)
+    serve = commands.add_parser("preview", help="serve browser previews of every email")
+    serve.add_argument("--app", type=Path, default=Path(), help="the app folder (default: .)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8025)
+    serve.add_argument("--allow-remote", action="store_true", help="listen beyond loopback")
     args = parser.parse_args(argv)
+
+    if args.command == "preview":
+        from .preview import make_preview_server
+
+        try:
+            server = make_preview_server(
+                args.app,
+                host=args.host,
+                port=args.port,
+                allow_remote=args.allow_remote,
+                app_env=os.getenv("APP_ENV", "dev"),
+            )
+        except ProperMailError as e:
+            print(f"proper-mail: {e}", file=sys.stderr)
+            return 2
+        host, port = str(server.server_address[0]), server.server_address[1]
+        print(f"Previews at http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+        return 0
 
     if args.command == "worker":
         try:
