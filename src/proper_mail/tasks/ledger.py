@@ -82,12 +82,12 @@ class RedisLedger:
         return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
 
     def record(self, message_id: str, recipients: Iterable[str]) -> None:
-        """Remember *recipients* as done (one round trip: SADD + EXPIRE)."""
+        """Remember *recipients* as done (one round trip: SADD + EXPIRE, no MULTI needed)."""
         members = list(recipients)
         if not members:
             return
         key = self._key(message_id)
-        pipe = self.client.pipeline(transaction=True)
+        pipe = self.client.pipeline(transaction=False)
         pipe.sadd(key, *members)
         pipe.expire(key, self.ttl_seconds)
         pipe.execute()

@@ -123,11 +123,11 @@ class Task:
         """Enqueue a run with *kwargs* (JSON-safe); ConfigError for an unknown ``via``."""
         if "via" in kwargs:
             self.queue.check_via(kwargs["via"])
-        payload = self.queue.encode(kwargs)
+        payload = self.queue.encode(kwargs)  # JSON-safe and under the cap, or an error
         if self.actor is None:
-            self.fn(**json.loads(payload))
+            self.fn(**json.loads(payload))  # immediate: the full round trip, as a worker sees it
         else:
-            self.actor.send_with_options(kwargs=json.loads(payload))
+            self.actor.send_with_options(kwargs=kwargs)
 
     send = __call__
 
