@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,7 +133,12 @@ def test_scripts_in_an_email_never_run(
     dialogs: list[str] = []
     page = browser.new_page()  # type: ignore[attr-defined]
     page.set_default_timeout(15_000)
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
 
     for url in serve(app):
         page.goto(url + "/preview/welcome")
