@@ -44,7 +44,7 @@ def settings() -> dict[str, object]:
         "MAILER_DEFAULT_OPTIONS": {"from": "no-reply@example.com"},
         "QUEUE": os.environ["PM_TEST_REDIS_URL"],
         "QUEUE_NAMESPACE": os.environ["PM_TEST_NAMESPACE"],
-        "QUEUE_HEARTBEAT_TIMEOUT": 2_000,
+        "QUEUE_HEARTBEAT_TIMEOUT": int(os.environ.get("PM_TEST_HEARTBEAT_MS", "2000")),
         "QUEUE_MAINTENANCE_CHANCE": 1_000_000,
         "QUEUE_MIN_BACKOFF": 0.1,
         "QUEUE_MAX_BACKOFF": 0.5,
