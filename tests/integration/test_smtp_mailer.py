@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import proper_mail
 from proper_mail import (
     ConfigError,
     Message,
@@ -484,3 +485,23 @@ def test_repr_hides_the_password() -> None:
 
     assert "hunter2-secret" not in repr(mailer)
     assert "hunter2-secret" not in str(vars(mailer))
+
+
+def test_lines_starting_with_dots_arrive_intact(smtp_server: SMTPTestServer) -> None:
+    """Dot-stuffing: bodies, files and a hand-built message with leading dots arrive as sent."""
+    with_dots = message(1, body=".one\n..two\n.\n")
+    with_file = message(
+        2, attachments=[proper_mail.Attachment("a.txt", b".x\r\n.y\r\n", "text/plain")]
+    )
+    built = email.message.EmailMessage()
+    built["From"] = "a@example.com"
+    built["To"] = "b@example.com"
+    built.set_content(".starts with a dot\n.\n")
+
+    with mailer_for(smtp_server) as mailer:
+        mailer.send_now(with_dots, with_file, built)
+
+    first, second, third = smtp_server.messages
+    assert first.data == to_bytes(with_dots)
+    assert second.data == to_bytes(with_file)
+    assert third.data == built.as_bytes(policy=email.policy.SMTP)

@@ -130,6 +130,16 @@ def parse_address(text: str, *, field: str = "address") -> Address:
     """Parse exactly one address (see the module docstring for the grammar)."""
     if not isinstance(text, str):
         raise InvalidAddress(field, text, "an address must be a str")
+    if type(text) is not str:  # a str subclass (Markup ...) may leak into the fields
+        return _parse_address.__wrapped__(text, field)
+    return _parse_address(text, field)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_address(text: str, field: str) -> Address:
+    # Cached: parsing is pure, the same From and To strings come back message after
+    # message, and an Address is frozen, so one record can serve every caller. An
+    # invalid address raises every time (lru_cache does not keep exceptions).
     check_header_text(field, text)
     stripped = text.strip(" \t")
     if not stripped:

@@ -13,6 +13,8 @@ the Pythons we support, can drop a recipient when it folds an address list
 
 from __future__ import annotations
 
+import binascii
+import functools
 import re
 from collections.abc import Iterable
 from urllib.parse import quote
@@ -33,6 +35,13 @@ _ENCODED_WORD_MAX = 75
 # Characters a 'Q' encoded word may carry literally in every context (RFC 2047, 5(3)).
 _Q_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
 _Q_BYTE = {b: (chr(b) if b in _Q_SAFE else f"={b:02X}") for b in range(256)} | {32: "_"}
+_Q_PIECES = [_Q_BYTE[b] for b in range(256)]
+_Q_SAFE_OR_SPACE = bytes(sorted(_Q_SAFE | {32}))
+# One character of UTF-8 text in Q form: a lead byte (a literal or =XX), then its
+# continuation bytes, which are always 0x80-0xBF, so =8X, =9X, =AX or =BX.
+_UTF8_Q_CHAR = re.compile(r"(?:=[0-9A-F]{2}|[^=])(?:=[89AB][0-9A-F])*")
+# One character of UTF-8 bytes: a lead byte and its continuation bytes.
+_UTF8_CHAR = re.compile(rb"[\x00-\x7f\xc0-\xff][\x80-\xbf]*")
 # An ASCII phrase that needs no quoting: atext words separated by single spaces.
 _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?: [A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*")
 _UTF8_ATOM_PHRASE = re.compile(
@@ -52,10 +61,54 @@ def encode_words(text: str, charset: str = "utf-8") -> list[str]:
     'Q' when most of the text is ASCII (readable in the raw source), else 'B'. A word
     never splits a character, so each word decodes on its own.
     """
+    return list(_encode_words(text, charset))
+
+
+@functools.lru_cache(maxsize=1024)
+def _encode_words(text: str, charset: str) -> tuple[str, ...]:
+    # Cached: the same subjects and display names come back message after message. A
+    # tuple, so that no caller can change what the cache holds.
     data = text.encode(charset)
-    unsafe = sum(1 for b in data if b not in _Q_SAFE and b != 32)
-    prefix = f"=?{charset}?{'q' if unsafe * 2 < len(data) else 'b'}?"
+    unsafe = len(data.translate(None, _Q_SAFE_OR_SPACE))  # the bytes Q must write as =XX
+    q = unsafe * 2 < len(data)
+    prefix = f"=?{charset}?{'q' if q else 'b'}?"
     room = _ENCODED_WORD_MAX - len(prefix) - 2
+    if charset != "utf-8":
+        return _encode_words_by_char(text, charset, prefix, room)
+    # UTF-8: encode the whole text at once (the same bytes as character by character),
+    # and cut it into characters only when it needs more than one word.
+    if q:
+        encoded = "".join([_Q_PIECES[b] for b in data])
+        if len(encoded) <= room:
+            return (f"{prefix}{encoded}?=",)
+        chars = _UTF8_Q_CHAR.findall(encoded)
+        return tuple(f"{prefix}{''.join(chunk)}?=" for chunk in _pack(chars, room))
+    max_bytes = room // 4 * 3
+    if len(data) <= max_bytes:
+        return (f"{prefix}{_b64(data)}?=",)
+    raw_chars = _UTF8_CHAR.findall(data)
+    return tuple(f"{prefix}{_b64(b''.join(chunk))}?=" for chunk in _pack(raw_chars, max_bytes))
+
+
+def _pack[T: (str, bytes)](pieces: list[T], room: int) -> list[list[T]]:
+    """Cut *pieces* greedily into runs of at most *room* in total length (at least one each)."""
+    chunks: list[list[T]] = []
+    chunk: list[T] = []
+    size = 0
+    for piece in pieces:
+        if size + len(piece) > room and chunk:
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(piece)
+        size += len(piece)
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
+def _encode_words_by_char(text: str, charset: str, prefix: str, room: int) -> tuple[str, ...]:
+    """Any other charset: encode character by character, as its encoder may keep state
+    (ISO-2022-JP shifts) so that the whole text's bytes are not the characters' bytes."""
     words: list[str] = []
     chunk: list[str] = []
     size = 0
@@ -80,12 +133,10 @@ def encode_words(text: str, charset: str = "utf-8") -> list[str]:
         chunk = [_b64(b"".join(raw))] if raw else []
     if chunk or not words:
         words.append(f"{prefix}{''.join(chunk)}?=")
-    return words
+    return tuple(words)
 
 
 def _b64(data: bytes) -> str:
-    import binascii
-
     return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
