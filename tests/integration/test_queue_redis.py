@@ -1,7 +1,7 @@
 """send_later with Redis and real worker processes: crashes lose nothing, secrets stay out.
 
 Each test uses a Redis key namespace of its own and removes it afterwards. Workers run
-as `proper-mail worker` processes with a 2 s heartbeat timeout and maintenance on every
+as `proper-mail worker` processes with a short heartbeat timeout and maintenance on every
 command, so a killed worker's messages come back within seconds.
 """
 
@@ -171,6 +171,7 @@ def test_a_sigkilled_worker_loses_nothing(env: dict[str, Any]) -> None:
     at most one per thread of the killed worker.
     """
     server: SMTPTestServer = env["server"]
+    env["env"]["PM_TEST_HEARTBEAT_MS"] = "4000"  # short enough to recover, long enough under load
     ids = enqueue(env["mail"], 1000)
     first, second = start_worker(env["env"]), start_worker(env["env"])
     try:
