@@ -42,6 +42,7 @@ __all__ = [
     "MailerRegistry",
     "compose",
     "configure",
+    "configured_mail",
     "current_mail",
     "new_stamp",
     "send",
@@ -475,6 +476,11 @@ def configure(settings: ModuleType | Mapping[str, Any] | None = None, /, **overr
     if previous is not None:
         previous.close()
     return mail
+
+
+def configured_mail() -> Mail | None:
+    """The current Mail, or None when nothing is configured."""
+    return _current
 
 
 def current_mail() -> Mail:

@@ -9,18 +9,16 @@ instance attribute is free-form and becomes a template variable.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import mimetypes
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .core.compose import AddressInput
+from .core.compose import AddressInput, inline_part
 from .core.records import Alternative, Attachment, Message, SendResult, Stamp
 from .core.templates import Bodies, choose_bodies, template_paths
 from .errors import MessageError
-from .mail import Mail, current_mail, new_stamp
+from .mail import Mail, compose, configured_mail, current_mail, new_stamp
 from .serialization import EmailMessageDict, dump_message
 
 __all__ = ["EmailMessage"]
@@ -161,9 +159,9 @@ class EmailMessage:
         if not inline:
             self.attachments.append(Attachment(path.name, content, mimetype))
             return None
-        content_id = _content_id(path.name, content)
-        self.attachments.append(Attachment(path.name, content, mimetype, "inline", content_id))
-        return content_id
+        part = inline_part(path.name, content, mimetype)
+        self.attachments.append(part)
+        return part.content_id
 
     def attach_alternative(self, content: str, mimetype: str) -> None:
         """Add another rendering of the body (e.g. the text/plain twin of HTML)."""
@@ -180,7 +178,7 @@ class EmailMessage:
         """
         if self._stamp is None:
             self._stamp = new_stamp()
-        mail = mail if mail is not None else _current_or_none()
+        mail = mail if mail is not None else configured_mail()
         body, content_subtype = self.body, self.content_subtype
         alternatives, attachments = list(self.alternatives), list(self.attachments)
         if not body and not alternatives:
@@ -208,8 +206,6 @@ class EmailMessage:
             ),
         }
         if mail is None:
-            from .mail import compose
-
             return compose(stamp=self._stamp, **fields)
         return mail.compose(stamp=self._stamp, **fields)
 
@@ -256,7 +252,7 @@ class EmailMessage:
         own ``send_email_task``.
         """
         self.update(**options)
-        _send_later_of(self, via, mail)
+        (mail or current_mail()).send_later(self, via=via)
 
     def send(
         self, *, via: str | None = None, mail: Mail | None = None, **options: Any
@@ -270,21 +266,6 @@ class EmailMessage:
         return mail.send(self.to_message(mail), via=via)
 
 
-def _send_later_of(email_: EmailMessage, via: str | None, mail: Mail | None) -> None:
-    (mail or current_mail()).send_later(email_, via=via)
-
-
-def _current_or_none() -> Mail | None:
-    from . import mail
-
-    return mail._current
-
-
 def _guess_type(filename: str) -> str:
     guessed, _ = mimetypes.guess_type(filename, strict=False)
     return guessed or "application/octet-stream"
-
-
-def _content_id(filename: str, content: bytes) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(filename).stem).strip(".-") or "part"
-    return f"{stem}.{hashlib.sha256(content).hexdigest()[:12]}@proper-mail"

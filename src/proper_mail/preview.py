@@ -34,11 +34,11 @@ from pathlib import Path
 from socketserver import ThreadingMixIn
 from types import ModuleType
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIEnvironment
 
-from .core.lint import LintIssue, html_of, lint_message
+from .core.lint import html_of, lint_message
 from .core.mime import to_bytes, to_mime
 from .core.records import Message
 from .errors import ConfigError
@@ -304,8 +304,6 @@ class PreviewApp:
         self, start: StartResponse, mime: email.message.EmailMessage, cid: str
     ) -> Iterable[bytes]:
         """An inline part by Content-ID, so cid: images show in the preview."""
-        from urllib.parse import unquote
-
         wanted = f"<{unquote(cid)}>"
         for part in mime.walk():
             if part.get("Content-ID") == wanted:
@@ -394,8 +392,3 @@ def make_preview_server(
     return make_server(
         host, port, PreviewApp(previews), server_class=_ThreadingServer, handler_class=_QuietHandler
     )
-
-
-def issues_of(message: Message) -> tuple[LintIssue, ...]:
-    """The lint issues of *message* (what the preview's lint panel shows)."""
-    return lint_message(message)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,8 @@ import pytest
 
 import proper_mail
 from proper_mail import ConfigError
-from proper_mail.cli import main as cli
 from proper_mail.preview import PreviewApp, Previews, make_preview_server
+from tests.preview_apps import write_preview_app
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "myapp"
 
@@ -60,25 +59,10 @@ def tmp_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A generated app with a Welcome email and a preview, configured with VIEWS."""
     monkeypatch.setenv("APP_ENV", "dev")
     previous = proper_mail.mail._current
-    app = tmp_path / f"app_{uuid.uuid4().hex[:8]}"
-    cli(["new", "email", "Welcome", "--app", str(app)])
-    (app / "__init__.py").write_text("")
-    settings = {
-        "MAILERS": {"m": {"type": "proper_mail.ToMemoryMailer"}},
-        "MAILER_DEFAULT_OPTIONS": {"from": "a@example.com"},
-        "VIEWS": str(app / "views"),
-    }
-    (app / "main.py").write_text(
-        f"import proper_mail\nmail = proper_mail.configure({settings!r})\n"
-    )
-    (app / "emails" / "previews.py").write_text(
-        "from proper_mail.preview import preview\n"
-        "from .. import main\n"
-        "from .welcome_email import WelcomeEmail\n\n\n"
-        "@preview\n"
-        "def welcome(params):\n"
-        "    to, subject = params.get('to', 'zoe@example.com'), params.get('subject', 'Hi')\n"
-        "    return WelcomeEmail(to=to, subject=subject)\n"
+    app = write_preview_app(
+        tmp_path,
+        "return WelcomeEmail(to=params.get('to', 'zoe@example.com'),"
+        " subject=params.get('subject', 'Hi'))",
     )
     yield app
     proper_mail.mail._current = previous

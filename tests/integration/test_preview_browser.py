@@ -10,7 +10,6 @@ import os
 import shutil
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 import pytest
 
 import proper_mail
-from proper_mail.cli import main as cli
 from proper_mail.preview import make_preview_server
+from tests.preview_apps import write_preview_app
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "myapp"
@@ -106,25 +105,7 @@ def test_scripts_in_an_email_never_run(
 ) -> None:
     """<script> and <img onerror> in a template do not execute in the preview."""
     monkeypatch.setenv("APP_ENV", "dev")
-    app = tmp_path / f"xss_{uuid.uuid4().hex[:8]}"
-    cli(["new", "email", "Welcome", "--app", str(app)])
-    (app / "__init__.py").write_text("")
-    settings = {
-        "MAILERS": {"m": {"type": "proper_mail.ToMemoryMailer"}},
-        "MAILER_DEFAULT_OPTIONS": {"from": "a@example.com"},
-        "VIEWS": str(app / "views"),
-    }
-    (app / "main.py").write_text(
-        f"import proper_mail\nmail = proper_mail.configure({settings!r})\n"
-    )
-    (app / "emails" / "previews.py").write_text(
-        "from proper_mail.preview import preview\n"
-        "from .. import main\n"
-        "from .welcome_email import WelcomeEmail\n\n\n"
-        "@preview\n"
-        "def welcome(params):\n"
-        "    return WelcomeEmail(to='a@example.com', subject='<b>x</b>')\n"
-    )
+    app = write_preview_app(tmp_path, "return WelcomeEmail(to='a@example.com', subject='<b>x</b>')")
     (app / "views" / "emails" / "welcome.jx").write_text(
         "{#def subject #}\n<p id='marker'>Hello</p>\n"
         "<script>window.parent.document.title = 'pwned'; alert('script');</script>\n"

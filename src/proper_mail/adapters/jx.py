@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import mimetypes
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +22,7 @@ import jinja2
 import jx
 import jx.tools
 
+from ..core.compose import inline_part
 from ..core.records import Attachment
 from ..core.templates import reserved_in
 from ..errors import ConfigError, TemplateError
@@ -134,11 +134,11 @@ class JxRenderer:
             raise TemplateError(
                 "inline_image", path, f"cannot read the file ({e.strerror})"
             ) from None
-        content_id = f"{file.stem}.{hashlib.sha256(content).hexdigest()[:12]}@proper-mail"
         guessed = mimetype or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        if not any(p.content_id == content_id for p in parts):
-            parts.append(Attachment(file.name, content, guessed, "inline", content_id))
-        return f"cid:{content_id}"
+        part = inline_part(file.name, content, guessed)
+        if part not in parts:
+            parts.append(part)
+        return f"cid:{part.content_id}"
 
     def check(self) -> list[TemplateProblem]:
         """Compile every template and resolve its imports; return the problems found."""

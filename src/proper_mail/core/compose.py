@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import cast
@@ -28,6 +29,7 @@ __all__ = [
     "clean_filename",
     "compose",
     "defaults_from_options",
+    "inline_part",
     "layer_defaults",
     "merge_headers",
     "parse_addresses",
@@ -312,6 +314,18 @@ def _alternative(value: Alternative | tuple[str, str], charset: str) -> Alternat
     if not mimetype.startswith("text/"):
         raise MessageError("alternatives", alt.mimetype, "an alternative body must be text/*")
     return Alternative(content=_text("alternatives", alt.content, charset), mimetype=mimetype)
+
+
+def inline_part(filename: str, content: bytes, mimetype: str) -> Attachment:
+    """An inline Attachment whose Content-ID derives from its name and bytes.
+
+    The same file always gets the same id, so ``<img src="cid:...">`` is stable and a
+    file attached twice while rendering is recognised.
+    """
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", clean_filename(filename).rsplit(".", 1)[0])
+    stem = stem.strip(".-") or "part"
+    content_id = f"{stem}.{hashlib.sha256(content).hexdigest()[:12]}@proper-mail"
+    return Attachment(clean_filename(filename), content, mimetype, "inline", content_id)
 
 
 def clean_filename(name: str) -> str:

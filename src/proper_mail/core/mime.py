@@ -101,17 +101,13 @@ def envelope_of(message: Message, policy: Policy = DEFAULT_POLICY) -> Envelope:
     sender = prep_address(message.envelope_from or message.from_email, force_ascii)
     seen: dict[str, None] = {}
     for address in message.recipients:
-        seen.setdefault(_envelope_address(address, force_ascii), None)
+        seen.setdefault(prep_address(address, force_ascii), None)
     if message.envelope_to:
-        wanted = {_envelope_address(Address.parse(a), force_ascii) for a in message.envelope_to}
+        wanted = {prep_address(Address.parse(a), force_ascii) for a in message.envelope_to}
         seen = {a: None for a in seen if a in wanted}
     if not seen:
         raise MessageError("to", (), "the message has no recipients (to, cc and bcc are empty)")
     return Envelope(sender=sender, recipients=tuple(seen))
-
-
-def _envelope_address(address: Address, force_ascii: bool) -> str:
-    return prep_address(address, force_ascii)
 
 
 def _top_headers(message: Message, *, utf8: bool, width: int) -> str:
