@@ -71,7 +71,7 @@ __all__ = ["main"]
 ROOT: Final = Path(__file__).resolve().parent.parent
 REDIS_URL: Final = "redis://127.0.0.1:6379/0"
 LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
-PROCESSES: Final = 1
+PROCESSES: Final = int(os.environ.get("PMB_PROCS", "1"))
 THREADS: Final = 8
 HEARTBEAT_TIMEOUT: Final = 60_000
 """ms; Dramatiq's default, for both workers."""
@@ -340,7 +340,7 @@ def run_send_later(
 
     sink.reset()
     return drain(
-        "send_later -> SMTP sink",
+        f"send_later -> {sink.kind} sink",
         worker=start,
         count=lambda: sink.read()[0],
         sink_cpu=lambda: sink.read()[1],
@@ -708,7 +708,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         contextlib.ExitStack() as stack,  # closed first: workers stop before their logs go
     ):
         stack.callback(client.close)
-        sink = stack.enter_context(Sink())
+        sink = stack.enter_context(Sink("lean"))
+        aiosmtpd_sink = stack.enter_context(Sink("aiosmtpd"))
         probe = Mail.from_settings(
             queue_worker_app.settings(worker_env(args.redis_url, "pmbench-probe", sink.port))
         )
@@ -725,6 +726,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         send = run_send_later(
             stack, client, args.redis_url, sink, Path(logs), warmup=args.warmup, n=args.n
         )
+        send_aiosmtpd = run_send_later(
+            stack, client, args.redis_url, aiosmtpd_sink, Path(logs), warmup=args.warmup, n=args.n
+        )
         noop = run_noop(
             stack,
             client,
@@ -734,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warmup=args.warmup,
             n=args.n,
         )
-        report_drains([send, noop], args.warmup, args.n)
+        report_drains([send, send_aiosmtpd, noop], args.warmup, args.n)
         print()
         enqueue = run_enqueue(
             stack, client, args.redis_url, sink.port, n=args.n, rounds=args.rounds

@@ -20,6 +20,10 @@ aiosmtpd details this module deals with (aiosmtpd 1.4.6):
   counter is reset after that check connection.
 - `Server.wait_closed()` (Python >= 3.12.1) waits for every client connection, so `stop()`
   aborts open connections first: an idle client cannot make it hang.
+- aiosmtpd reads one command line at a time from its StreamReader, so pipelined commands
+  (RFC 2920) are answered in order; it just does not advertise PIPELINING. With
+  `pipelining=True` the EHLO hook adds it, and `handle_MAIL` looks into the reader's
+  buffer (`_buffer`, private) to tell whether the client sent its RCPTs and DATA along.
 """
 
 from __future__ import annotations
@@ -78,6 +82,9 @@ class Received:
     """1 for the first TCP connection after `start()`, 2 for the next, ..."""
     authenticated_as: str | None
     tls: bool
+    pipelined: bool
+    """The DATA command was already in the server's input buffer when MAIL FROM was
+    answered: the client pipelined the transaction (RFC 2920)."""
 
 
 @attrs.define
@@ -95,10 +102,16 @@ class Faults:
     `messages_seen`) has been received; that message is not stored."""
     disconnect_during_data: bool = False
     """Answer DATA with 354, read one content line, then drop the connection."""
+    accept_data_without_recipients: bool = False
+    """Answer DATA with 354 even when no recipient was accepted (RFC 2920 allows it),
+    read the content up to the final dot (counted in `empty_data_after_354` when it is
+    only the dot), then reply 554."""
     delay: float = 0.0
     """Seconds to sleep before each reply (before the last line of a multi-line one)."""
     messages_seen: int = attrs.field(default=0, init=False)
     """DATA contents fully received since creation or `reset()` (stored or not)."""
+    empty_data_after_354: int = attrs.field(default=0, init=False)
+    """Lone-dot contents sent after a 354 to a DATA without recipients."""
 
     def reset(self) -> None:
         """Back to no faults, and restart the message count of `disconnect_on_message`."""
@@ -107,8 +120,10 @@ class Faults:
         self.data_reply = None
         self.disconnect_on_message = None
         self.disconnect_during_data = False
+        self.accept_data_without_recipients = False
         self.delay = 0.0
         self.messages_seen = 0
+        self.empty_data_after_354 = 0
 
 
 class SMTPServerFactory(Protocol):
@@ -121,6 +136,7 @@ class SMTPServerFactory(Protocol):
         auth: tuple[str, str] | None = None,
         data_size_limit: int | None = None,
         smtputf8: bool = True,
+        pipelining: bool | None = None,
         faults: Faults | None = None,
     ) -> SMTPTestServer: ...
 
@@ -133,6 +149,7 @@ class SMTPTestServer:
     "127.0.0.1". With `auth`, AUTH PLAIN and LOGIN are offered (over plaintext too,
     except for STARTTLS servers, which offer it after STARTTLS only) and required before
     MAIL FROM. `data_size_limit=None` means no SIZE extension and no limit.
+    `pipelining=True` advertises PIPELINING.
     """
 
     def __init__(
@@ -143,6 +160,7 @@ class SMTPTestServer:
         auth: tuple[str, str] | None = None,
         data_size_limit: int | None = None,
         smtputf8: bool = True,
+        pipelining: bool = False,
         faults: Faults | None = None,
     ) -> None:
         if tls not in ("none", "starttls", "implicit"):
@@ -158,6 +176,7 @@ class SMTPTestServer:
         self.auth = auth
         self.data_size_limit = data_size_limit
         self.smtputf8 = smtputf8
+        self.pipelining = pipelining
         self.faults = faults if faults is not None else Faults()
         self.host: str = HOST
         self.port: int = 0
@@ -272,6 +291,7 @@ class _SMTPProtocol(SMTP):
         self.session_id = session_id
         # Not "auth_user": aiosmtpd takes every auth_* attribute for an AUTH mechanism.
         self.logged_in_as: str | None = None
+        self.pipelined = False
         super().__init__(
             owner._handler,
             data_size_limit=owner.data_size_limit,
@@ -320,7 +340,22 @@ class _SMTPProtocol(SMTP):
                 await asyncio.wait_for(self._reader.readline(), timeout=5)
             await self.drop()
             return
+        no_recipients = envelope is None or not envelope.rcpt_tos
+        if self.owner.faults.accept_data_without_recipients and not arg and no_recipients:
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            lines = []
+            while (line := await self._reader.readline()) not in (b".\r\n", b""):
+                lines.append(line)
+            if not lines:
+                self.owner.faults.empty_data_after_354 += 1
+            await self.push("554 5.5.1 No valid recipients")
+            return
         await super().smtp_DATA(arg)
+
+    def data_already_sent(self) -> bool:
+        """Whether the client's DATA command already waits in the input buffer."""
+        buffer = bytes(getattr(self._reader, "_buffer", b""))
+        return any(line.strip().upper() == b"DATA" for line in buffer.split(b"\n"))
 
 
 def _authenticate(
@@ -355,6 +390,8 @@ class _Handler:
         session.host_name = hostname
         if self._owner.auth is None:
             responses = [r for r in responses if not r[4:].upper().startswith("AUTH")]
+        if self._owner.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(
@@ -370,6 +407,7 @@ class _Handler:
         reply = self._owner.faults.mail_reply
         if reply is not None:
             return reply
+        server.pipelined = server.data_already_sent()
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -409,6 +447,7 @@ class _Handler:
                 session_id=server.session_id,
                 authenticated_as=server.logged_in_as if session.authenticated else None,
                 tls=server.encrypted,
+                pipelined=server.pipelined,
             )
         )
         return "250 OK"

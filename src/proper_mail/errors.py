@@ -142,5 +142,10 @@ class PermanentDeliveryError(DeliveryError):
     """A permanent failure (5xx, authentication, certificate): retrying will not help."""
 
 
+class LedgerUnavailable(TransientDeliveryError):
+    """The idempotency ledger (Redis) could not be read or written: nothing was sent
+    because of it, and retrying later may succeed."""
+
+
 class SerializationError(ProperMailError):
     """A queued payload cannot be loaded; it is reported, never retried."""

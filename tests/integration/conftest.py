@@ -33,7 +33,17 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_smtp_server(ca: trustme.CA) -> Iterator[SMTPServerFactory]:
+def smtp_pipelining() -> bool:
+    """Whether test servers advertise PIPELINING unless told otherwise.
+
+    True by default, as the servers mail goes to in production do (Postfix, Exim, the
+    providers); test_smtp_mailer.py runs every test both ways.
+    """
+    return True
+
+
+@pytest.fixture
+def make_smtp_server(ca: trustme.CA, smtp_pipelining: bool) -> Iterator[SMTPServerFactory]:
     """Start an SMTPTestServer with the given options (TLS uses `ca`); stopped at teardown."""
     servers: list[SMTPTestServer] = []
 
@@ -43,6 +53,7 @@ def make_smtp_server(ca: trustme.CA) -> Iterator[SMTPServerFactory]:
         auth: tuple[str, str] | None = None,
         data_size_limit: int | None = None,
         smtputf8: bool = True,
+        pipelining: bool | None = None,
         faults: Faults | None = None,
     ) -> SMTPTestServer:
         server = SMTPTestServer(
@@ -51,6 +62,7 @@ def make_smtp_server(ca: trustme.CA) -> Iterator[SMTPServerFactory]:
             auth=auth,
             data_size_limit=data_size_limit,
             smtputf8=smtputf8,
+            pipelining=smtp_pipelining if pipelining is None else pipelining,
             faults=faults,
         )
         server.start()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+import logging
+import socket
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 import attrs
 import dramatiq
 import pytest
+import redis
 from dramatiq.brokers.stub import StubBroker
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +22,7 @@ from proper_mail import (
     BaseMailer,
     ConfigError,
     EmailMessage,
+    LedgerUnavailable,
     Mail,
     Message,
     MessageTooLarge,
@@ -34,6 +38,7 @@ from proper_mail.core.mime import envelope_of
 from proper_mail.core.records import Stamp
 from proper_mail.serialization import dump_message, load_message
 from proper_mail.tasks import GiveUp
+from proper_mail.tasks.ledger import MemoryLedger, RedisLedger
 from tests.strategies import compose_fields
 
 STAMP = Stamp(dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC), "t")
@@ -273,6 +278,82 @@ def test_a_redelivered_message_is_skipped() -> None:
     assert first is not None
     assert second is None
     assert len(mail.mailer.outbox) == 1  # type: ignore[attr-defined]
+
+
+def closed_port() -> int:
+    """A loopback TCP port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_an_unreachable_ledger_sends_nothing_and_is_retried(
+    stub: tuple[Mail, dramatiq.Worker],
+) -> None:
+    """Redis refusing connections before the send: LedgerUnavailable (transient), so
+    Dramatiq retries; nothing is sent meanwhile; after the last retry the hook hears."""
+    mail, _ = stub
+    # from_url, as Dramatiq's RedisBroker builds its client: no retries inside redis-py
+    unreachable = redis.Redis.from_url(
+        f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=1
+    )
+    mail.queue.ledger = RedisLedger(unreachable, namespace="pmtest-unreachable")
+
+    EmailMessage(to="a@example.com", body="x").send_later(via="scripted")
+    drain(mail)
+
+    assert ScriptedMailer.attempts == []
+    assert [g.reason for g in given_up] == ["retries exhausted"]
+    assert "the idempotency ledger could not be read" in given_up[0].error
+    assert given_up[0].recipients == ("a@example.com",)
+
+
+class WriteFailingLedger(MemoryLedger):
+    """Reads work, writes fail (Redis went away between the check and the record)."""
+
+    def record(self, message_id: str, recipients: Iterable[str]) -> None:
+        raise LedgerUnavailable("the idempotency ledger could not be written: ConnectionError")
+
+
+def test_a_failed_ledger_write_after_sending_never_resends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The mailer took the message, the record failed: deliver returns (no retry, which
+    would send a second copy) and logs an ERROR naming the message."""
+    mail = Mail.from_settings(settings_for("immediate"))
+    mail.queue.ledger = WriteFailingLedger()
+    record = mail.compose(to="a@example.com", body="x")
+
+    with caplog.at_level(logging.ERROR, logger="proper_mail.tasks"):
+        result = mail.queue.deliver(dump_message(record))
+
+    assert result is not None
+    assert result.accepted == ("a@example.com",)
+    assert len(mail.mailer.outbox) == 1  # type: ignore[attr-defined]
+    assert [r.levelname for r in caplog.records] == ["ERROR"]
+    assert record.message_id in caplog.records[0].getMessage()
+
+
+def test_deferred_recipients_are_reported_not_retried_without_a_ledger_write() -> None:
+    """a@ accepted, b@ deferred, and the ledger write failed: a retry could not know a@
+    has the message, so b@ goes to the give-up hook instead of a second copy for a@."""
+    given_up.clear()
+    ScriptedMailer.script, ScriptedMailer.attempts = ["defer-second"], []
+    mail = Mail.from_settings(settings_for("immediate"))
+    mail.queue.ledger = WriteFailingLedger()
+
+    result = mail.queue.deliver(
+        dump_message(mail.compose(to=["a@example.com", "b@example.com"], body="x")),
+        via="scripted",
+    )
+
+    assert result is not None
+    assert result.deferred == ("b@example.com",)
+    assert ScriptedMailer.attempts == [("a@example.com", "b@example.com")]
+    assert [(g.reason, g.recipients) for g in given_up] == [
+        ("ledger unavailable", ("b@example.com",))
+    ]
 
 
 def test_retry_after_sets_the_delay() -> None:

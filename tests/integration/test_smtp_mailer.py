@@ -58,6 +58,85 @@ def mailer_for(server: SMTPTestServer, **options: Any) -> SMTPMailer:
     return SMTPMailer(host=server.host, port=server.port, timeout=5, **options)
 
 
+@pytest.fixture(params=[False, True], ids=["serial", "pipelined"])
+def smtp_pipelining(request: pytest.FixtureRequest) -> bool:
+    """Every test here runs against a server without and with PIPELINING."""
+    value = request.param
+    assert isinstance(value, bool)
+    return value
+
+
+def test_pipelining_is_used_exactly_when_offered(
+    make_smtp_server: SMTPServerFactory, smtp_pipelining: bool
+) -> None:
+    """MAIL, RCPT x3 and DATA go in one write when the server offers PIPELINING (and the
+    mailer allows it); otherwise one command at a time. The message arrives the same."""
+    sent = message(cc="Bob <bob@example.com>", bcc="audit@example.com")
+    server = make_smtp_server()
+
+    with mailer_for(server) as mailer:
+        mailer.deliver(sent)
+    with mailer_for(server, pipelining=False) as mailer:
+        mailer.deliver(sent)
+
+    assert [m.pipelined for m in server.messages] == [smtp_pipelining, False]
+    assert [m.data for m in server.messages] == [to_bytes(sent)] * 2
+    assert [m.rcpt_tos for m in server.messages] == [
+        ["alice@example.com", "bob@example.com", "audit@example.com"]
+    ] * 2
+
+
+def test_a_354_without_recipients_gets_a_lone_dot(
+    make_smtp_server: SMTPServerFactory, smtp_pipelining: bool
+) -> None:
+    """RFC 2920 3.1: when every RCPT was refused but the pipelined DATA got 354 anyway,
+    the client ends it with a lone dot (no content), raises, and the session stays usable.
+    Without pipelining DATA is never sent after every recipient was refused."""
+    faults = Faults(
+        rcpt_replies={"alice@example.com": "550 5.1.1 No such user"},
+        accept_data_without_recipients=True,
+    )
+    server = make_smtp_server(faults=faults)
+
+    with mailer_for(server) as mailer:
+        with pytest.raises(PermanentDeliveryError) as caught:
+            mailer.deliver(message(1))
+        result = mailer.deliver(message(2, to="bob@example.com"))
+
+    assert caught.value.code == 550
+    assert faults.empty_data_after_354 == (1 if smtp_pipelining else 0)
+    assert faults.messages_seen == 1
+    assert [m.rcpt_tos for m in server.messages] == [["bob@example.com"]]
+    assert result.accepted == ("bob@example.com",)
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ("451 4.3.0 Try later", TransientDeliveryError),
+        ("553 5.7.1 Sender not allowed", PermanentDeliveryError),
+    ],
+)
+def test_mail_from_refused_is_classified_and_the_session_reset(
+    make_smtp_server: SMTPServerFactory, reply: str, error: type[Exception]
+) -> None:
+    """A refused MAIL FROM raises by class (the pipelined RCPTs' and DATA's 503 replies are
+    read, not mistaken for the next message's); the next message uses the same session."""
+    server = make_smtp_server(faults=Faults(mail_reply=reply))
+
+    with mailer_for(server) as mailer:
+        with pytest.raises(error) as caught:
+            mailer.deliver(message(1, cc="bob@example.com"))
+        server.faults.mail_reply = None
+        result = mailer.deliver(message(2))
+
+    assert str(caught.value).startswith(f"MAIL FROM: {reply}")
+    assert result.accepted == ("alice@example.com",)
+    assert [m.data for m in server.messages] == [to_bytes(message(2))]
+    assert server.connections == 1
+
+
 def test_a_message_arrives_byte_for_byte(smtp_server: SMTPTestServer) -> None:
     """The server receives exactly to_bytes(message), with the envelope from envelope_of."""
     sent = message(cc="Bob <bob@example.com>", bcc="audit@example.com")

@@ -13,6 +13,9 @@ Beyond the guide's option table (7.3):
   connections and never interleave commands on one.
 - Every recipient's fate is reported (smtplib's ``sendmail`` hides partial refusals):
   2xx sent, 4xx deferred, 5xx rejected. All refused raises.
+- PIPELINING (RFC 2920) is used when the server offers it: MAIL FROM, every RCPT TO and
+  DATA go in one write, and every reply is still checked; a DATA the server accepted
+  although no recipient was is ended with a lone dot, so nothing is sent.
 - Errors are classified: TransientDeliveryError (4xx, disconnects, timeouts, refused
   connections) or PermanentDeliveryError (5xx, authentication, certificates). The
   server's SIZE is checked before MAIL FROM (MessageTooLarge). SMTPUTF8 is used when a
@@ -97,6 +100,7 @@ class _Connection:
         size = smtp.esmtp_features.get("size", "").strip()
         self.max_size = int(size) if size.isdigit() and int(size) > 0 else None
         self.smtputf8 = smtp.has_extn("smtputf8")
+        self.pipelining = smtp.has_extn("pipelining")
 
     def close(self) -> None:
         try:
@@ -228,6 +232,9 @@ class SMTPMailer(BaseMailer):
         local_hostname: the EHLO name (default: the local FQDN, as smtplib does).
         max_connections: connections threads may use in parallel (default 1).
         idle_timeout: seconds an unused connection stays open (default 30).
+        pipelining: when the server offers PIPELINING (RFC 2920), send MAIL FROM, every
+            RCPT TO and DATA in one write: two round trips per message instead of
+            three plus one per recipient (default True).
         fail_silently: swallow delivery errors instead of raising.
     """
 
@@ -248,6 +255,7 @@ class SMTPMailer(BaseMailer):
         local_hostname: str | None = None,
         max_connections: int = 1,
         idle_timeout: float = 30.0,
+        pipelining: bool = True,
         fail_silently: bool = False,
     ) -> None:
         super().__init__(fail_silently=fail_silently)
@@ -276,6 +284,7 @@ class SMTPMailer(BaseMailer):
         self.local_hostname = local_hostname
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.pipelining = pipelining
         self._context = (
             _tls_context(ssl_cafile, ssl_certfile, ssl_keyfile) if use_tls or use_ssl else None
         )
@@ -357,24 +366,37 @@ class SMTPMailer(BaseMailer):
             )
         options = self._mail_options(conn, envelope, data)
         _check_envelope(envelope)
+        pipelined = conn.pipelining and self.pipelining
         try:
             with map_smtp_errors("MAIL FROM"):
                 try:
-                    code, reply = _mail(smtp, envelope.sender, options)
+                    _send_mail(smtp, envelope, options, pipelined)
+                    code, reply = smtp.getreply()
                 except (smtplib.SMTPServerDisconnected, ConnectionError):
                     if not conn.fresh:
                         conn.broken = True
                         raise _StaleConnectionError from None
                     raise
             conn.fresh = False
+            statuses = self._recipients(smtp, envelope.recipients, pipelined)
+            data_code, data_reply = 0, b""
+            if pipelined:  # DATA went with MAIL and RCPT: its reply is next
+                with map_smtp_errors("DATA"):
+                    data_code, data_reply = smtp.getreply()
             if code != 250:
+                _abort_data(smtp, data_code)
                 raise reply_error("MAIL FROM", code, reply)
-            statuses = self._recipients(smtp, envelope.recipients)
-            accepted = [s for s in statuses if s.status == "sent"]
-            if not accepted:
+            if not any(s.status == "sent" for s in statuses):
+                _abort_data(smtp, data_code)
                 raise _all_refused(statuses)
             with map_smtp_errors("DATA"):
-                code, reply = _data(smtp, data)
+                if not pipelined:
+                    smtp.putcmd("data")
+                    data_code, data_reply = smtp.getreply()
+                if data_code != 354:
+                    raise reply_error("DATA", data_code, data_reply)
+                smtp.send(dot_stuff(data))
+                code, reply = smtp.getreply()
             if code != 250:
                 raise reply_error("DATA", code, reply)
         except DeliveryError as e:
@@ -400,11 +422,15 @@ class SMTPMailer(BaseMailer):
         return options
 
     @staticmethod
-    def _recipients(smtp: smtplib.SMTP, recipients: Sequence[str]) -> tuple[RecipientStatus, ...]:
+    def _recipients(
+        smtp: smtplib.SMTP, recipients: Sequence[str], pipelined: bool
+    ) -> tuple[RecipientStatus, ...]:
+        """Each recipient's status; sends the RCPT commands unless they were pipelined."""
         statuses = []
         for address in recipients:
             with map_smtp_errors("RCPT TO"):
-                smtp.putcmd("rcpt", f"to:<{address}>")
+                if not pipelined:
+                    smtp.putcmd("rcpt", f"to:<{address}>")
                 code, reply = smtp.getreply()
             text = reply.decode("utf-8", "replace")
             if code in (250, 251):
@@ -489,8 +515,12 @@ def _check_envelope(envelope: Envelope) -> None:
             raise PermanentDeliveryError(f"the envelope address {address!r} contains CR or LF")
 
 
-def _mail(smtp: smtplib.SMTP, sender: str, options: Sequence[str]) -> tuple[int, bytes]:
-    """``smtp.mail(sender, options)`` for a prepared addr-spec (no quoteaddr re-parse)."""
+def _send_mail(
+    smtp: smtplib.SMTP, envelope: Envelope, options: Sequence[str], pipelined: bool
+) -> None:
+    """Send MAIL FROM (``smtp.mail()`` without the quoteaddr re-parse); with *pipelined*,
+    every RCPT TO and DATA too, in one write (RFC 2920). The replies are read by the caller.
+    """
     optionlist = ""
     if options and smtp.does_esmtp:
         if any(x.lower() == "smtputf8" for x in options):
@@ -499,21 +529,24 @@ def _mail(smtp: smtplib.SMTP, sender: str, options: Sequence[str]) -> tuple[int,
             else:
                 raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
         optionlist = " " + " ".join(options)
-    smtp.putcmd("mail", f"from:<{sender}>{optionlist}")
-    return smtp.getreply()
+    if not pipelined:
+        smtp.putcmd("mail", f"from:<{envelope.sender}>{optionlist}")
+        return
+    rcpts = "".join(f"rcpt to:<{a}>\r\n" for a in envelope.recipients)
+    smtp.send(f"mail from:<{envelope.sender}>{optionlist}\r\n{rcpts}data\r\n")
 
 
-def _data(smtp: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
-    """``smtp.data(data)`` for bytes: DATA, 354, the dot-stuffed payload, the final reply.
+def _abort_data(smtp: smtplib.SMTP, data_code: int) -> None:
+    """End a pipelined DATA the server accepted (354) although the transaction failed.
 
-    A reply other than 354 raises SMTPDataError, as smtplib does.
+    RFC 2920 3.1: the client must not assume DATA was refused; after a 354 it sends a
+    lone dot, so no message content follows. The reply (a refusal, since no recipient
+    was accepted) is read and ignored; the caller then resets the session.
     """
-    smtp.putcmd("data")
-    code, reply = smtp.getreply()
-    if code != 354:
-        raise smtplib.SMTPDataError(code, reply)
-    smtp.send(dot_stuff(data))
-    return smtp.getreply()
+    if data_code == 354:
+        with map_smtp_errors("DATA"):
+            smtp.send(b".\r\n")
+            smtp.getreply()
 
 
 def dot_stuff(data: bytes) -> bytes:

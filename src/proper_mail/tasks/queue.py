@@ -37,6 +37,7 @@ from ..core.mime import envelope_of
 from ..core.records import Message, SendResult
 from ..errors import (
     ConfigError,
+    LedgerUnavailable,
     MessageError,
     MessageTooLarge,
     ProperMailError,
@@ -269,18 +270,26 @@ class Queue:
                 GiveUp(record.message_id, via, "expired", "the message expired", recipients)
             )
             return None
-        done = self.ledger.done(record.message_id)
-        remaining = [r for r in envelope_of(record, mailer.policy).recipients if r not in done]
+        retries = _current_retries()
+        recipients = envelope_of(record, mailer.policy).recipients
+        try:
+            done = self.ledger.done(record.message_id)
+        except LedgerUnavailable as e:  # nothing sent: retried like any transient failure
+            if retries >= self.retry.max_retries:
+                self._give_up(
+                    GiveUp(record.message_id, via, "retries exhausted", str(e), recipients)
+                )
+            raise
+        remaining = [r for r in recipients if r not in done]
         if not remaining:
             log.info("skipped %s via %s: already sent", record.message_id, alias)
             return None
         if done:
             record = attrs.evolve(record, envelope_to=tuple(remaining))
-        retries = _current_retries()
         try:
             result = mailer.deliver(record)
         except TransientDeliveryError as e:
-            self.ledger.record(record.message_id, _refused_for_good(e))
+            self._record(record.message_id, _refused_for_good(e))
             if retries >= self.retry.max_retries:
                 self._give_up(
                     GiveUp(record.message_id, via, "retries exhausted", str(e), tuple(remaining))
@@ -292,15 +301,27 @@ class Queue:
                 raise dramatiq.Retry(str(e), delay=int(delay * 1000)) from e
             raise
         except ProperMailError as e:
-            self.ledger.record(record.message_id, _refused_for_good(e))
+            self._record(record.message_id, _refused_for_good(e))
             self._give_up(GiveUp(record.message_id, via, "permanent", str(e), tuple(remaining)))
             raise
-        self.ledger.record(record.message_id, (*result.accepted, *result.rejected))
+        recorded = self._record(record.message_id, (*result.accepted, *result.rejected))
         log.info(
             "sent %s via %s to %d recipient(s)", record.message_id, alias, len(result.accepted)
         )
         log.debug("sent %s to %s", record.message_id, ", ".join(result.accepted))
         if result.deferred:
+            if not recorded:  # a retry could not tell who has the message: no second copies
+                self._give_up(
+                    GiveUp(
+                        record.message_id,
+                        via,
+                        "ledger unavailable",
+                        "deferred recipients are not retried when the ledger cannot say "
+                        "who was sent the message",
+                        result.deferred,
+                    )
+                )
+                return result
             if retries >= self.retry.max_retries:
                 self._give_up(
                     GiveUp(record.message_id, via, "retries exhausted", "deferred", result.deferred)
@@ -311,6 +332,24 @@ class Queue:
                 recipients=result.recipients,
             )
         return result
+
+    def _record(self, message_id: str, recipients: tuple[str, ...] | list[str]) -> bool:
+        """Write the ledger after the mailer answered; False (logged) if it failed.
+
+        Never raises: the mailer has already taken the message, and raising would make
+        Dramatiq run the task again, sending those recipients a second copy.
+        """
+        try:
+            self.ledger.record(message_id, recipients)
+        except LedgerUnavailable as e:
+            log.error(
+                "%s: the mailer answered but the ledger was not written (%s); a redelivery "
+                "of this message would send it again",
+                message_id,
+                e,
+            )
+            return False
+        return True
 
     def _give_up(self, event: GiveUp) -> None:
         log.error(

@@ -1,0 +1,111 @@
+"""RedisLedger against the local Redis: what it stores, for how long, across threads and
+dropped connections. Every test has a key namespace of its own, deleted afterwards."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from proper_mail.tasks.ledger import RedisLedger
+from tests.integration.test_queue_redis import redis_or_skip
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis]:
+    """The local Redis (skipped, never in CI, when there is none)."""
+    client = redis_or_skip()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def namespace(client: redis.Redis) -> Iterator[str]:
+    """A fresh ``pmtest-<hex>`` namespace, its keys deleted at teardown."""
+    namespace = f"pmtest-{uuid.uuid4().hex[:12]}"
+    yield namespace
+    keys = list(client.scan_iter(match=f"{namespace}:*"))
+    if keys:
+        client.delete(*keys)
+
+
+def test_record_then_done_is_the_union_of_every_record(client: redis.Redis, namespace: str) -> None:
+    """Two records for one Message-ID add up; another Message-ID is untouched."""
+    ledger = RedisLedger(client, namespace=namespace, ttl_seconds=600)
+
+    assert ledger.done("<a@example.com>") == set()
+    ledger.record("<a@example.com>", ["x@example.com", "y@example.com"])
+    ledger.record("<a@example.com>", ["y@example.com", "zoë@exämple.de"])
+
+    assert ledger.done("<a@example.com>") == {"x@example.com", "y@example.com", "zoë@exämple.de"}
+    assert ledger.done("<b@example.com>") == set()
+
+
+def test_every_key_expires_and_lives_in_the_namespace(client: redis.Redis, namespace: str) -> None:
+    """Each record (re)sets the TTL; keys are <namespace>:sent:<Message-ID>."""
+    ledger = RedisLedger(client, namespace=namespace, ttl_seconds=600)
+
+    ledger.record("<a@example.com>", ["x@example.com"])
+    client.expire(f"{namespace}:sent:<a@example.com>", 5)
+    ledger.record("<a@example.com>", ["y@example.com"])
+
+    assert list(client.scan_iter(match=f"{namespace}:*")) == [
+        f"{namespace}:sent:<a@example.com>".encode()
+    ]
+    assert 590 <= client.ttl(f"{namespace}:sent:<a@example.com>") <= 600
+
+
+def test_an_empty_record_writes_nothing(client: redis.Redis, namespace: str) -> None:
+    """Nothing done, nothing stored (no key without members, no TTL on nothing)."""
+    ledger = RedisLedger(client, namespace=namespace)
+
+    ledger.record("<a@example.com>", [])
+
+    assert list(client.scan_iter(match=f"{namespace}:*")) == []
+
+
+def test_threads_share_the_ledger_over_connections_of_their_own(
+    client: redis.Redis, namespace: str
+) -> None:
+    """8 threads x 50 Message-IDs: every record is seen by every thread, and each thread
+    used one connection of its own for all its commands."""
+    ledger = RedisLedger(client, namespace=namespace)
+    errors: list[BaseException] = []
+    connections: dict[int, set[int]] = {}
+
+    def work(t: int) -> None:
+        try:
+            for i in range(50):
+                ledger.record(f"<{i}@example.com>", [f"t{t}@example.com"])
+                connections.setdefault(t, set()).add(ledger._client().client_id())
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    expected = {f"t{t}@example.com" for t in range(8)}
+    assert all(ledger.done(f"<{i}@example.com>") == expected for i in range(50))
+    assert all(len(ids) == 1 for ids in connections.values())
+    assert len(set().union(*connections.values())) == 8
+
+
+def test_a_dropped_connection_is_reopened(client: redis.Redis, namespace: str) -> None:
+    """Redis closing the thread's connection (CLIENT KILL, a restart, an idle timeout)
+    costs nothing but a reconnect: the next command works."""
+    ledger = RedisLedger(client, namespace=namespace)
+    ledger.record("<a@example.com>", ["x@example.com"])
+    own = ledger._client().client_id()
+
+    client.client_kill_filter(_id=str(own))
+    ledger.record("<a@example.com>", ["y@example.com"])
+
+    assert ledger.done("<a@example.com>") == {"x@example.com", "y@example.com"}
+    assert ledger._client().client_id() != own
