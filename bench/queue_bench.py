@@ -3,12 +3,17 @@
 Every part uses the message of ``bench.compose_bench`` (html ~3 KB + text, non-ASCII
 subject, To/Cc/Bcc/Reply-To, a custom header), the Redis at 127.0.0.1:6379 and a key
 namespace of its own (``pmbench-<hex>``), deleted at the end, also on error. Workers are
-real processes (1 process x 8 threads, each in its own session, killed at the end):
+real processes (1 process x 8 threads by default, the same for both; each in its own
+session, killed at the end):
 
 1. send_later, end to end: ``mail.send_later(mail.compose(**FIELDS))`` from this process,
    run by ``proper-mail worker --module bench.queue_worker_app``, whose SMTPMailer
-   (``max_connections=8``) sends to the counting SMTP sink of ``bench.smtp_bench`` (its
-   own spawned process); a message is done when the sink has counted it.
+   (``max_connections`` = threads) sends to a counting SMTP sink in its own spawned
+   process (``bench.smtp_bench.Sink``); a message is done when the sink has counted it.
+   The sink is the lean one (``_LeanSMTP``: the SMTP states, PIPELINING, ~0.1 ms of CPU
+   per message, as a remote server costs this machine nothing). Once more, for
+   information, against aiosmtpd, which burns ~1-1.5 ms of CPU per message on the same
+   two cores the worker needs.
 2. the baseline: a no-op actor (``bench.queue_noop_app``, run by ``python -m dramatiq``)
    on a RedisBroker with the same settings, taking the same keyword arguments with a
    payload of the same JSON length; its only work is one Redis INCR, the counter.
@@ -19,7 +24,9 @@ real processes (1 process x 8 threads, each in its own session, killed at the en
    connections are open, the queue still holds ~N) and stops when the last one is done.
    Rate = messages done in that window / its length: the worker's throughput from a full
    queue, without its start-up and without an enqueue competing for the CPUs. The
-   counters are polled every 5 ms.
+   counters are polled every 5 ms. 1 and 2 run in --rounds interleaved rounds (the
+   order alternates); the best round of each counts, and every round's own ratio is
+   printed too (this machine's speed drifts by up to 1.5x between runs).
 3. enqueue: ``mail.queue.send_later(record)`` of N records composed beforehand, against
    Dramatiq's ``actor.send(message=payload, via=None)`` of the same payload dicts
    (``dump_message`` done beforehand) on the same broker; no worker runs, the queue is
@@ -48,6 +55,7 @@ import os
 import pstats
 import signal
 import smtplib
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,8 +79,9 @@ __all__ = ["main"]
 ROOT: Final = Path(__file__).resolve().parent.parent
 REDIS_URL: Final = "redis://127.0.0.1:6379/0"
 LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
-PROCESSES: Final = int(os.environ.get("PMB_PROCS", "1"))
+PROCESSES: Final = 1
 THREADS: Final = 8
+"""The issue's reference shape: 1 worker process x 8 threads (--processes, --threads)."""
 HEARTBEAT_TIMEOUT: Final = 60_000
 """ms; Dramatiq's default, for both workers."""
 MAINTENANCE_CHANCE: Final = 1_000
@@ -197,12 +206,28 @@ def new_namespace(stack: contextlib.ExitStack, client: redis.Redis) -> str:
     return namespace
 
 
-def worker_env(redis_url: str, namespace: str, smtp_port: int | None) -> dict[str, str]:
+class Shape(NamedTuple):
+    """Worker processes and threads per process, the same for every worker."""
+
+    processes: int = PROCESSES
+    threads: int = THREADS
+
+    def options(self) -> list[str]:
+        """The command-line options of both worker commands."""
+        return ["--processes", str(self.processes), "--threads", str(self.threads)]
+
+
+DEFAULT_SHAPE: Final = Shape()
+
+
+def worker_env(
+    redis_url: str, namespace: str, smtp_port: int | None, shape: Shape = DEFAULT_SHAPE
+) -> dict[str, str]:
     """The PMBENCH_* variables the worker apps read."""
     env = {
         "PMBENCH_REDIS_URL": redis_url,
         "PMBENCH_NAMESPACE": namespace,
-        "PMBENCH_THREADS": str(THREADS),
+        "PMBENCH_THREADS": str(shape.threads),
         "PMBENCH_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
         "PMBENCH_MAINTENANCE_CHANCE": str(MAINTENANCE_CHANCE),
     }
@@ -218,6 +243,7 @@ class Drain(NamedTuple):
     """One measured window of a worker draining a pre-filled queue."""
 
     name: str
+    round: int
     enqueue_rate: float
     """msg/s of the enqueue before the worker started (information only)."""
     done: int
@@ -258,6 +284,7 @@ def _wait_count(
 def drain(
     name: str,
     *,
+    round_: int,
     worker: Callable[[], Worker],
     count: Callable[[], int],
     sink_cpu: Callable[[], float],
@@ -286,6 +313,7 @@ def drain(
         running.stop()
     return Drain(
         name=name,
+        round=round_,
         enqueue_rate=enqueue_rate,
         done=c1 - c0,
         seconds=t1 - t0,
@@ -312,12 +340,14 @@ def run_send_later(
     sink: Sink,
     logs: Path,
     *,
+    shape: Shape,
     warmup: int,
     n: int,
+    round_: int,
 ) -> Drain:
     """Part 1: proper-mail worker -> SMTPMailer -> the sink."""
     namespace = new_namespace(stack, client)
-    env = worker_env(redis_url, namespace, sink.port)
+    env = worker_env(redis_url, namespace, sink.port, shape)
     mail = Mail.from_settings(queue_worker_app.settings(env))
     stack.callback(mail.close)
     total = warmup + n
@@ -329,18 +359,18 @@ def run_send_later(
     rate = _timed(enqueue, total)
     command = [
         str(Path(sys.executable).parent / "proper-mail"), "worker",
-        "--module", "bench.queue_worker_app", "--path", str(ROOT),
-        "--processes", str(PROCESSES), "--threads", str(THREADS),
+        "--module", "bench.queue_worker_app", "--path", str(ROOT), *shape.options(),
     ]  # fmt: skip
 
     def start() -> Worker:
-        worker = Worker("proper-mail", command, env, logs / "proper-mail-worker.log")
+        worker = Worker("proper-mail", command, env, logs / f"proper-mail-{namespace}.log")
         stack.callback(worker.stop)
         return worker
 
     sink.reset()
     return drain(
         f"send_later -> {sink.kind} sink",
+        round_=round_,
         worker=start,
         count=lambda: sink.read()[0],
         sink_cpu=lambda: sink.read()[1],
@@ -364,13 +394,15 @@ def run_noop(
     redis_url: str,
     logs: Path,
     *,
+    shape: Shape,
     payload_length: int,
     warmup: int,
     n: int,
+    round_: int,
 ) -> Drain:
     """Part 2: python -m dramatiq -> the no-op actor (one INCR)."""
     namespace = new_namespace(stack, client)
-    env = worker_env(redis_url, namespace, None)
+    env = worker_env(redis_url, namespace, None, shape)
     broker, actor = queue_noop_app.from_env(env)
     stack.callback(broker.close)
     payload = noop_payload(payload_length)
@@ -385,19 +417,19 @@ def run_noop(
 
     rate = _timed(enqueue, total)
     command = [
-        sys.executable, "-m", "dramatiq", "--path", str(ROOT),
-        "--processes", str(PROCESSES), "--threads", str(THREADS),
+        sys.executable, "-m", "dramatiq", "--path", str(ROOT), *shape.options(),
         "bench.queue_noop_app:broker",
     ]  # fmt: skip
 
     def start() -> Worker:
-        worker = Worker("no-op", command, env, logs / "noop-worker.log")
+        worker = Worker("no-op", command, env, logs / f"noop-{namespace}.log")
         stack.callback(worker.stop)
         return worker
 
     key = queue_noop_app.counter_key(namespace)
     return drain(
         "no-op actor (one INCR)",
+        round_=round_,
         worker=start,
         count=lambda: int(client.get(key) or 0),
         sink_cpu=lambda: 0.0,
@@ -422,13 +454,13 @@ def report_drains(drains: Sequence[Drain], warmup: int, n: int) -> None:
     print("     to the last one done; msg/s = messages done in that window / its length.")
     print()
     print(
-        f"{'variant':<25}{'msg/s':>8}{'window s':>10}{'backlog':>9}{'worker µs':>11}"
+        f"{'round':<6}{'variant':<28}{'msg/s':>8}{'window s':>10}{'backlog':>9}{'worker µs':>11}"
         f"{'sink µs':>9}{'redis µs':>10}{'enqueue msg/s':>15}"
     )
     for d in drains:
         sink = f"{1e6 * d.sink_cpu / d.done:>9.0f}" if d.sink_cpu else f"{'-':>9}"
         print(
-            f"{d.name:<25}{d.rate:>8,.0f}{d.seconds:>10.2f}{d.backlog:>9}"
+            f"{d.round:<6}{d.name:<28}{d.rate:>8,.0f}{d.seconds:>10.2f}{d.backlog:>9}"
             f"{1e6 * d.worker_cpu / d.done:>11.0f}{sink}{1e6 * d.redis_cpu / d.done:>10.0f}"
             f"{d.enqueue_rate:>15,.0f}"
         )
@@ -674,19 +706,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.queue_bench", description=__doc__)
     parser.add_argument("--n", type=int, default=2000, help="messages measured (2000)")
     parser.add_argument("--warmup", type=int, default=200, help="worker warm-up messages (200)")
-    parser.add_argument("--rounds", type=int, default=3, help="enqueue rounds (3)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds of drains and of enqueues (3)",
+    )
+    parser.add_argument("--processes", type=int, default=PROCESSES, help="worker processes (1)")
+    parser.add_argument("--threads", type=int, default=THREADS, help="threads per worker (8)")
     parser.add_argument("--redis-url", default=REDIS_URL, help=f"a loopback Redis ({REDIS_URL})")
     parser.add_argument(
         "--profile", action="store_true", help="also profile the send task's body in-process"
     )
     args = parser.parse_args(argv)
-    if args.n < 1 or args.warmup < 1 or args.rounds < 1:
-        parser.error("--n, --warmup and --rounds must be at least 1")
+    if min(args.n, args.warmup, args.rounds, args.processes, args.threads) < 1:
+        parser.error("--n, --warmup, --rounds, --processes and --threads must be at least 1")
+    shape = Shape(args.processes, args.threads)
     if urllib.parse.urlsplit(args.redis_url).hostname not in LOOPBACK:
         parser.error("--redis-url must point at a loopback address")
     command = (
         f".venv/bin/python -m bench.queue_bench --n {args.n} --warmup {args.warmup} "
         f"--rounds {args.rounds}"
+        + (f" --processes {shape.processes}" if shape.processes != PROCESSES else "")
+        + (f" --threads {shape.threads}" if shape.threads != THREADS else "")
         + (f" --redis-url {args.redis_url}" if args.redis_url != REDIS_URL else "")
         + (" --profile" if args.profile else "")
     )
@@ -699,7 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{server['redis_version']} at {args.redis_url}, {os.cpu_count()} CPUs"
     )
     print(
-        f"workers: {PROCESSES} process x {THREADS} threads, heartbeat_timeout "
+        f"workers: {shape.processes} process(es) x {shape.threads} threads, heartbeat_timeout "
         f"{HEARTBEAT_TIMEOUT} ms, maintenance_chance {MAINTENANCE_CHANCE} (Dramatiq's defaults)"
     )
     with (
@@ -723,22 +765,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{payload_length:,} bytes of send-task kwargs JSON"
         )
         print()
-        send = run_send_later(
-            stack, client, args.redis_url, sink, Path(logs), warmup=args.warmup, n=args.n
+        drains: list[Drain] = []
+        runs: list[Callable[[int], Drain]] = [
+            lambda r: run_send_later(
+                stack, client, args.redis_url, sink, Path(logs),
+                shape=shape, warmup=args.warmup, n=args.n, round_=r,
+            ),
+            lambda r: run_noop(
+                stack, client, args.redis_url, Path(logs),
+                shape=shape, payload_length=payload_length, warmup=args.warmup, n=args.n,
+                round_=r,
+            ),
+        ]  # fmt: skip
+        for r in range(1, args.rounds + 1):
+            for run in runs if r % 2 else runs[::-1]:
+                drains.append(run(r))
+        drains.append(  # for information: the same worker against aiosmtpd's CPU
+            run_send_later(
+                stack, client, args.redis_url, aiosmtpd_sink, Path(logs),
+                shape=shape, warmup=args.warmup, n=args.n, round_=1,
+            )
+        )  # fmt: skip
+        report_drains(drains, args.warmup, args.n)
+        send = max((d for d in drains if d.name.endswith("lean sink")), key=lambda d: d.rate)
+        noop = max((d for d in drains if d.name.startswith("no-op")), key=lambda d: d.rate)
+        aiosmtpd = next(d for d in drains if d.name.endswith("aiosmtpd sink"))
+        per_round = [
+            next(d for d in drains if d.round == r and d.name == send.name).rate
+            / next(d for d in drains if d.round == r and d.name == noop.name).rate
+            for r in range(1, args.rounds + 1)
+        ]
+        print()
+        print(
+            f"best of {args.rounds} rounds: send_later -> lean sink {send.rate:,.0f} msg/s, no-op "
+            f"{noop.rate:,.0f} msg/s; the same round's ratio: "
+            + ", ".join(f"{x:.2f}x" for x in per_round)
+            + f" (median {statistics.median(per_round):.2f}x)"
         )
-        send_aiosmtpd = run_send_later(
-            stack, client, args.redis_url, aiosmtpd_sink, Path(logs), warmup=args.warmup, n=args.n
+        print(
+            f"send_later -> aiosmtpd sink (one round, for information): {aiosmtpd.rate:,.0f} "
+            f"msg/s = {aiosmtpd.rate / noop.rate:.2f}x the best no-op"
         )
-        noop = run_noop(
-            stack,
-            client,
-            args.redis_url,
-            Path(logs),
-            payload_length=payload_length,
-            warmup=args.warmup,
-            n=args.n,
-        )
-        report_drains([send, send_aiosmtpd, noop], args.warmup, args.n)
         print()
         enqueue = run_enqueue(
             stack, client, args.redis_url, sink.port, n=args.n, rounds=args.rounds

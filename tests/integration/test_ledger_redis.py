@@ -80,7 +80,7 @@ def test_threads_share_the_ledger_over_connections_of_their_own(
         try:
             for i in range(50):
                 ledger.record(f"<{i}@example.com>", [f"t{t}@example.com"])
-                connections.setdefault(t, set()).add(ledger._client().client_id())
+                connections.setdefault(t, set()).add(ledger._connection().call("CLIENT", "ID"))
         except BaseException as e:  # reported below
             errors.append(e)
 
@@ -102,10 +102,23 @@ def test_a_dropped_connection_is_reopened(client: redis.Redis, namespace: str) -
     costs nothing but a reconnect: the next command works."""
     ledger = RedisLedger(client, namespace=namespace)
     ledger.record("<a@example.com>", ["x@example.com"])
-    own = ledger._client().client_id()
+    own = ledger._connection().call("CLIENT", "ID")
 
     client.client_kill_filter(_id=str(own))
     ledger.record("<a@example.com>", ["y@example.com"])
 
     assert ledger.done("<a@example.com>") == {"x@example.com", "y@example.com"}
-    assert ledger._client().client_id() != own
+    assert ledger._connection().call("CLIENT", "ID") != own
+
+
+def test_a_flushed_script_cache_is_refilled(client: redis.Redis, namespace: str) -> None:
+    """EVALSHA after SCRIPT FLUSH (or on a fresh Redis) gets NOSCRIPT; record falls back to
+    EVAL, which caches the script again."""
+    ledger = RedisLedger(client, namespace=namespace)
+    ledger.record("<a@example.com>", ["x@example.com"])
+
+    client.script_flush()
+    ledger.record("<a@example.com>", ["y@example.com"])
+
+    assert ledger.done("<a@example.com>") == {"x@example.com", "y@example.com"}
+    assert client.script_exists(ledger._script_sha) == [True]

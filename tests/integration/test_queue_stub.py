@@ -356,6 +356,27 @@ def test_deferred_recipients_are_reported_not_retried_without_a_ledger_write() -
     ]
 
 
+def test_logs_name_the_message_not_the_people(caplog: pytest.LogCaptureFixture) -> None:
+    """INFO: Message-ID, mailer alias, recipient count; addresses only at DEBUG; the body
+    and the subject never."""
+    mail = Mail.from_settings(settings_for("immediate"))
+    record = mail.compose(
+        to=["alice@example.com", "bob@example.com"], subject="Secret plans", body="top secret"
+    )
+
+    with caplog.at_level(logging.INFO, logger="proper_mail"):
+        mail.queue.deliver(dump_message(record))
+    info = [r.getMessage() for r in caplog.records]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="proper_mail"):
+        mail.queue.deliver(dump_message(attrs.evolve(record, message_id="<other@example.com>")))
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+
+    assert info == [f"sent {record.message_id} via memory to 2 recipient(s)"]
+    assert debug == ["sent <other@example.com> to alice@example.com, bob@example.com"]
+    assert not any("secret" in line.lower() for line in info + debug)
+
+
 def test_retry_after_sets_the_delay() -> None:
     """A server's Retry-After (here 120 s) becomes the retry delay."""
     mail = Mail.from_settings(settings_for("immediate"))

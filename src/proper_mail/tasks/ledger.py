@@ -14,17 +14,18 @@ task logs it at ERROR and does not retry.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import threading
-from collections.abc import Callable, Iterable
-from typing import Protocol, TypeVar
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import redis
 
 from ..errors import LedgerUnavailable
 
 __all__ = ["Ledger", "MemoryLedger", "RedisLedger"]
-
-T = TypeVar("T")
 
 #: How long a Message-ID is remembered (Dramatiq keeps dead messages for 7 days).
 DEFAULT_TTL_SECONDS = 8 * 24 * 3600
@@ -72,10 +73,11 @@ class RedisLedger:
     Keys are ``<namespace>:sent:<Message-ID>``; members are envelope addresses. No key
     or value ever holds a credential.
 
-    Each thread talks to Redis over a connection of its own, taken once from *client*'s
-    pool (``single_connection_client``): a worker's threads then never wait for each
-    other on the pool's lock, and no command pays the pool's per-checkout health check.
-    ``record`` is one command (a script doing SADD and EXPIRE).
+    This is on the path of every queued message, twice, so it talks to Redis with
+    redis-py's connection layer directly: each thread takes one connection from
+    *client*'s pool for good (its threads never wait on the pool's lock, no command pays
+    the pool's checkout health check or the client layer's wrappers), sends the command
+    and reads the reply. ``record`` is one command, a script doing SADD and EXPIRE.
     """
 
     def __init__(
@@ -89,35 +91,35 @@ class RedisLedger:
         self.namespace = namespace
         self.ttl_seconds = ttl_seconds
         self._local = threading.local()
-        self._record = client.register_script(_RECORD_SCRIPT)
+        # SHA-1 is what Redis names scripts by (EVALSHA), not a security measure here.
+        self._script_sha = hashlib.sha1(_RECORD_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
     def _key(self, message_id: str) -> str:
         return f"{self.namespace}:sent:{message_id}"
 
-    def _client(self) -> redis.Redis:
-        client: redis.Redis | None = getattr(self._local, "client", None)
-        if client is None:
-            client = redis.Redis(
-                connection_pool=self.client.connection_pool, single_connection_client=True
-            )
-            self._local.client = client
-        return client
+    def _connection(self) -> _ThreadConnection:
+        held: _ThreadConnection | None = getattr(self._local, "held", None)
+        if held is None or held.pid != os.getpid():  # none yet, or inherited by a fork
+            held = _ThreadConnection(self.client.connection_pool)
+            self._local.held = held  # given back to the pool when the thread ends
+        return held
 
-    def _call(self, what: str, command: Callable[[redis.Redis], T]) -> T:
-        """Run *command* on this thread's client; LedgerUnavailable when Redis fails.
+    def _call(self, what: str, *command: str | int) -> Any:
+        """Send *command* on this thread's connection and return the reply.
 
         Both commands are idempotent, so a connection Redis closed (a restart, an idle
         timeout, CLIENT KILL) is reopened and the command sent once more. A timeout is
-        not retried (it already waited ``socket_timeout``).
+        not retried (it already waited ``socket_timeout``). LedgerUnavailable when Redis
+        fails.
         """
         for attempt in (1, 2):
-            client: redis.Redis | None = None
             try:
-                client = self._client()  # connects, the first time in this thread
-                return command(client)
+                return self._connection().call(*command)
+            except redis.exceptions.NoScriptError:
+                # EVALSHA on a Redis that has not seen the script (restarted, SCRIPT
+                # FLUSH): EVAL runs it and caches it again.
+                return self._call(what, "EVAL", _RECORD_SCRIPT, *command[2:])
             except redis.RedisError as e:
-                if client is not None and client.connection is not None:
-                    client.connection.disconnect()  # type: ignore[no-untyped-call]  # next: a fresh socket
                 if attempt == 1 and isinstance(e, redis.ConnectionError):
                     continue
                 raise LedgerUnavailable(
@@ -127,8 +129,7 @@ class RedisLedger:
 
     def done(self, message_id: str) -> set[str]:
         """The recipients of *message_id* already done."""
-        key = self._key(message_id)
-        members = self._call("be read", lambda client: client.smembers(key))
+        members = self._call("be read", "SMEMBERS", self._key(message_id))
         return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
 
     def record(self, message_id: str, recipients: Iterable[str]) -> None:
@@ -136,9 +137,33 @@ class RedisLedger:
         members = list(recipients)
         if not members:
             return
-        keys = [self._key(message_id)]
-        args: list[str | int] = [self.ttl_seconds, *members]
-        self._call("be written", lambda client: self._record(keys=keys, args=args, client=client))
+        args: tuple[str | int, ...] = (1, self._key(message_id), self.ttl_seconds, *members)
+        self._call("be written", "EVALSHA", self._script_sha, *args)
+
+
+class _ThreadConnection:
+    """One pooled connection, held by one thread; given back to the pool when dropped."""
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self.pid = os.getpid()
+        self._pool = pool
+        self._connection = pool.get_connection()
+
+    def call(self, *command: str | int) -> Any:
+        """Send *command*, read its reply; on any error the socket is closed, so the next
+        call connects afresh."""
+        connection = self._connection
+        try:
+            connection.send_command(*command)  # type: ignore[no-untyped-call]
+            return connection.read_response()
+        except BaseException:
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            raise
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():  # a forked child leaves the parent's socket alone
+            with contextlib.suppress(Exception):
+                self._pool.release(self._connection)
 
 
 _RECORD_SCRIPT = """

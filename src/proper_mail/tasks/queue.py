@@ -308,7 +308,8 @@ class Queue:
         log.info(
             "sent %s via %s to %d recipient(s)", record.message_id, alias, len(result.accepted)
         )
-        log.debug("sent %s to %s", record.message_id, ", ".join(result.accepted))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("sent %s to %s", record.message_id, ", ".join(result.accepted))
         if result.deferred:
             if not recorded:  # a retry could not tell who has the message: no second copies
                 self._give_up(
