@@ -344,10 +344,14 @@ def run_send_later(
     warmup: int,
     n: int,
     round_: int,
+    floor: str | None = None,
 ) -> Drain:
-    """Part 1: proper-mail worker -> SMTPMailer -> the sink."""
+    """Part 1: proper-mail worker -> SMTPMailer -> the sink (with *floor*: a cut-down
+    send step of ``queue_worker_app.FLOORS``, for --floors)."""
     namespace = new_namespace(stack, client)
     env = worker_env(redis_url, namespace, sink.port, shape)
+    if floor is not None:
+        env["PMBENCH_FLOOR"] = floor
     mail = Mail.from_settings(queue_worker_app.settings(env))
     stack.callback(mail.close)
     total = warmup + n
@@ -369,7 +373,7 @@ def run_send_later(
 
     sink.reset()
     return drain(
-        f"send_later -> {sink.kind} sink",
+        f"floor: {floor} -> {sink.kind} sink" if floor else f"send_later -> {sink.kind} sink",
         round_=round_,
         worker=start,
         count=lambda: sink.read()[0],
@@ -714,6 +718,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--processes", type=int, default=PROCESSES, help="worker processes (1)")
     parser.add_argument("--threads", type=int, default=THREADS, help="threads per worker (8)")
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="also run cut-down send steps (SMTP only; + load and render; + ledger), one round",
+    )
     parser.add_argument("--redis-url", default=REDIS_URL, help=f"a loopback Redis ({REDIS_URL})")
     parser.add_argument(
         "--profile", action="store_true", help="also profile the send task's body in-process"
@@ -730,6 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         + (f" --processes {shape.processes}" if shape.processes != PROCESSES else "")
         + (f" --threads {shape.threads}" if shape.threads != THREADS else "")
         + (f" --redis-url {args.redis_url}" if args.redis_url != REDIS_URL else "")
+        + (" --floors" if args.floors else "")
         + (" --profile" if args.profile else "")
     )
     started = time.perf_counter()
@@ -786,8 +796,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shape=shape, warmup=args.warmup, n=args.n, round_=1,
             )
         )  # fmt: skip
+        if args.floors:
+            for floor in queue_worker_app.FLOORS:
+                drains.append(
+                    run_send_later(
+                        stack, client, args.redis_url, sink, Path(logs),
+                        shape=shape, warmup=args.warmup, n=args.n, round_=1, floor=floor,
+                    )
+                )  # fmt: skip
         report_drains(drains, args.warmup, args.n)
-        send = max((d for d in drains if d.name.endswith("lean sink")), key=lambda d: d.rate)
+        send = max((d for d in drains if d.name == "send_later -> lean sink"), key=lambda d: d.rate)
         noop = max((d for d in drains if d.name.startswith("no-op")), key=lambda d: d.rate)
         aiosmtpd = next(d for d in drains if d.name.endswith("aiosmtpd sink"))
         per_round = [
@@ -806,6 +824,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"send_later -> aiosmtpd sink (one round, for information): {aiosmtpd.rate:,.0f} "
             f"msg/s = {aiosmtpd.rate / noop.rate:.2f}x the best no-op"
         )
+        for d in drains:
+            if d.name.startswith("floor:"):
+                print(f"{d.name} (one round): {d.rate / noop.rate:.2f}x the best no-op")
         print()
         enqueue = run_enqueue(
             stack, client, args.redis_url, sink.port, n=args.n, rounds=args.rounds

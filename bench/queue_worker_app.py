@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from proper_mail import configure
+from bench.compose_bench import FIELDS
+from proper_mail import Mail, SMTPMailer, configure, envelope_of, to_bytes
+from proper_mail.serialization import EmailMessageDict, load_message
 
-__all__ = ["settings"]
+__all__ = ["FLOORS", "install_floor", "settings"]
 
 
 def settings(env: Mapping[str, str]) -> dict[str, object]:
@@ -37,7 +39,51 @@ def settings(env: Mapping[str, str]) -> dict[str, object]:
     }
 
 
+FLOORS = ("smtp", "render", "ledger")
+"""Diagnostic cut-down send steps (``PMBENCH_FLOOR``), to show where the worker's time
+goes; never what the library runs:
+
+- ``smtp``: only the SMTP transaction (MAIL, RCPT x3, DATA) of bytes rendered once at
+  start-up: no payload loading, no rendering, no ledger, no log line;
+- ``render``: ``load_message`` + ``mailer.deliver`` (to_bytes + SMTP); no ledger, no log;
+- ``ledger``: ``render`` + the ledger's check before and record after; no log line.
+"""
+
+
+def install_floor(mail: Mail, floor: str) -> None:
+    """Replace ``mail.queue.deliver`` by the cut-down step *floor* (one of FLOORS)."""
+    queue, mailer = mail.queue, mail.mailer
+    if floor == "smtp":
+        assert isinstance(mailer, SMTPMailer)
+        smtp = mailer
+        record = mail.compose(**FIELDS)
+        envelope, data = envelope_of(record), to_bytes(record)
+
+        def deliver(message: EmailMessageDict, *, via: str | None = None) -> None:
+            conn = smtp._pool.acquire()
+            try:
+                smtp._transaction(conn, record.message_id, envelope, data)
+            finally:
+                smtp._pool.release(conn)
+
+    elif floor in ("render", "ledger"):
+
+        def deliver(message: EmailMessageDict, *, via: str | None = None) -> None:
+            record = load_message(message)
+            if floor == "ledger":
+                queue.ledger.done(record.message_id)
+            result = mailer.deliver(record)
+            if floor == "ledger":
+                queue.ledger.record(record.message_id, result.accepted)
+
+    else:
+        raise ValueError(f"PMBENCH_FLOOR must be one of {FLOORS}, not {floor!r}")
+    queue.deliver = deliver  # type: ignore[method-assign]
+
+
 if "PMBENCH_SMTP_PORT" in os.environ:
     mail = configure(settings(os.environ))
+    if os.environ.get("PMBENCH_FLOOR"):
+        install_floor(mail, os.environ["PMBENCH_FLOOR"])
     send_task = mail.queue.send_task
     broker = mail.queue.broker
