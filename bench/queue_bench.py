@@ -17,6 +17,9 @@ session, killed at the end):
 2. the baseline: a no-op actor (``bench.queue_noop_app``, run by ``python -m dramatiq``)
    on a RedisBroker with the same settings, taking the same keyword arguments with a
    payload of the same JSON length; its only work is one Redis INCR, the counter.
+   For information, once: the issue's other reference, a stdlib-compose SMTP actor
+   (``bench.queue_stdlib_app``: ``EmailMessage`` + ``smtplib.send_message`` on a
+   connection per thread, no ledger, no log line) to the same lean sink.
 
    Method, the same for both: WARMUP + N messages are enqueued *before* the worker
    starts (this enqueue is timed too, for information). Then the worker starts; the clock
@@ -68,7 +71,7 @@ from typing import IO, Any, Final, NamedTuple
 
 import redis
 
-from bench import queue_noop_app, queue_worker_app
+from bench import queue_noop_app, queue_stdlib_app, queue_worker_app
 from bench.compose_bench import FIELDS
 from bench.smtp_bench import Sink
 from proper_mail import Mail, Message, envelope_of, to_bytes
@@ -375,6 +378,55 @@ def run_send_later(
     return drain(
         f"floor: {floor} -> {sink.kind} sink" if floor else f"send_later -> {sink.kind} sink",
         round_=round_,
+        worker=start,
+        count=lambda: sink.read()[0],
+        sink_cpu=lambda: sink.read()[1],
+        client=client,
+        namespace=namespace,
+        warmup=warmup,
+        total=total,
+        enqueue_rate=rate,
+    )
+
+
+def run_stdlib(
+    stack: contextlib.ExitStack,
+    client: redis.Redis,
+    redis_url: str,
+    sink: Sink,
+    logs: Path,
+    *,
+    shape: Shape,
+    warmup: int,
+    n: int,
+) -> Drain:
+    """The issue's second reference: python -m dramatiq -> a stdlib-compose SMTP actor."""
+    namespace = new_namespace(stack, client)
+    env = {**worker_env(redis_url, namespace, sink.port, shape), "PMBENCH_STDLIB": "1"}
+    broker, actor = queue_stdlib_app.from_env(env)
+    stack.callback(broker.close)
+    payload = queue_stdlib_app.fields_payload(FIELDS)
+    total = warmup + n
+
+    def enqueue() -> None:
+        for _ in range(total):
+            actor.send(message=payload, via=None)
+
+    rate = _timed(enqueue, total)
+    command = [
+        sys.executable, "-m", "dramatiq", "--path", str(ROOT), *shape.options(),
+        "bench.queue_stdlib_app:broker",
+    ]  # fmt: skip
+
+    def start() -> Worker:
+        worker = Worker("stdlib", command, env, logs / f"stdlib-{namespace}.log")
+        stack.callback(worker.stop)
+        return worker
+
+    sink.reset()
+    return drain(
+        f"stdlib actor -> {sink.kind} sink",
+        round_=1,
         worker=start,
         count=lambda: sink.read()[0],
         sink_cpu=lambda: sink.read()[1],
@@ -790,6 +842,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in range(1, args.rounds + 1):
             for run in runs if r % 2 else runs[::-1]:
                 drains.append(run(r))
+        drains.append(  # for information: the issue's naive reference actor
+            run_stdlib(
+                stack, client, args.redis_url, sink, Path(logs),
+                shape=shape, warmup=args.warmup, n=args.n,
+            )
+        )  # fmt: skip
         drains.append(  # for information: the same worker against aiosmtpd's CPU
             run_send_later(
                 stack, client, args.redis_url, aiosmtpd_sink, Path(logs),
@@ -823,6 +881,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"send_later -> aiosmtpd sink (one round, for information): {aiosmtpd.rate:,.0f} "
             f"msg/s = {aiosmtpd.rate / noop.rate:.2f}x the best no-op"
+        )
+        stdlib = next(d for d in drains if d.name.startswith("stdlib actor"))
+        print(
+            f"stdlib-compose SMTP actor (one round, for information): {stdlib.rate:,.0f} msg/s "
+            f"= {stdlib.rate / noop.rate:.2f}x the best no-op; send_later is "
+            f"{send.rate / stdlib.rate:.2f}x it"
         )
         for d in drains:
             if d.name.startswith("floor:"):

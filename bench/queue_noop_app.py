@@ -20,7 +20,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 
-__all__ = ["ACTOR_NAME", "QUEUE_NAME", "counter_key", "from_env"]
+__all__ = ["ACTOR_NAME", "QUEUE_NAME", "build_broker", "counter_key", "from_env"]
 
 ACTOR_NAME = "pmbench.noop"
 QUEUE_NAME = "emails"
@@ -31,18 +31,24 @@ def counter_key(namespace: str) -> str:
     return f"{namespace}:pmbench:done"
 
 
-def from_env(env: Mapping[str, str]) -> tuple[RedisBroker, dramatiq.Actor[Any, None]]:
-    """A broker and the no-op actor declared on it, from *env*."""
-    namespace = env["PMBENCH_NAMESPACE"]
+def build_broker(env: Mapping[str, str]) -> RedisBroker:
+    """A RedisBroker built as proper_mail builds its own, from *env*."""
     broker = RedisBroker(  # type: ignore[no-untyped-call]
         url=env["PMBENCH_REDIS_URL"],
-        namespace=namespace,
+        namespace=env["PMBENCH_NAMESPACE"],
         heartbeat_timeout=int(env["PMBENCH_HEARTBEAT_TIMEOUT"]),
         maintenance_chance=int(env["PMBENCH_MAINTENANCE_CHANCE"]),
         socket_timeout=30,
         socket_connect_timeout=10,
     )
     broker.add_middleware(CurrentMessage())
+    return broker
+
+
+def from_env(env: Mapping[str, str]) -> tuple[RedisBroker, dramatiq.Actor[Any, None]]:
+    """A broker and the no-op actor declared on it, from *env*."""
+    namespace = env["PMBENCH_NAMESPACE"]
+    broker = build_broker(env)
     client = broker.client
     key = counter_key(namespace)
 
@@ -55,5 +61,5 @@ def from_env(env: Mapping[str, str]) -> tuple[RedisBroker, dramatiq.Actor[Any, N
     return broker, actor
 
 
-if "PMBENCH_NAMESPACE" in os.environ:
+if "PMBENCH_NAMESPACE" in os.environ and "PMBENCH_STDLIB" not in os.environ:
     broker, noop = from_env(os.environ)
