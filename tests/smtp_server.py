@@ -95,6 +95,11 @@ class Faults:
     """Recipient address -> full reply (e.g. "550 5.1.1 No such user"); others get 250."""
     mail_reply: str | None = None
     """Reply to MAIL FROM instead of 250 (e.g. "451 4.3.0 Try later")."""
+    drop_after_mail_reply: bool = False
+    """With `mail_reply`: drop the connection right after sending it."""
+    data_command_reply: str | None = None
+    """Reply to the DATA command itself instead of 354 (e.g. "451 4.3.0 Busy"); no
+    content is read, so a client that sends some anyway shows up as bad commands."""
     data_reply: str | None = None
     """Reply after the DATA content instead of 250; the message is not stored."""
     disconnect_on_message: int | None = None
@@ -117,6 +122,8 @@ class Faults:
         """Back to no faults, and restart the message count of `disconnect_on_message`."""
         self.rcpt_replies = {}
         self.mail_reply = None
+        self.drop_after_mail_reply = False
+        self.data_command_reply = None
         self.data_reply = None
         self.disconnect_on_message = None
         self.disconnect_during_data = False
@@ -181,6 +188,8 @@ class SMTPTestServer:
         self.host: str = HOST
         self.port: int = 0
         self.messages: list[Received] = []
+        self.commands: list[str] = []
+        """The verbs of every MAIL, RCPT, DATA and RSET received, in order, all sessions."""
         self.connections: int = 0
         self._cond = threading.Condition()
         self._handler = _Handler(self)
@@ -330,9 +339,32 @@ class _SMTPProtocol(SMTP):
         if isinstance(transport, asyncio.WriteTransport):
             transport.abort()
 
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str) -> None:
+        self.owner.commands.append("MAIL")
+        await super().smtp_MAIL(arg)
+        faults = self.owner.faults
+        if faults.drop_after_mail_reply and faults.mail_reply is not None:
+            await self.drop()
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str) -> None:
+        self.owner.commands.append("RCPT")
+        await super().smtp_RCPT(arg)
+
+    @syntax("RSET")
+    async def smtp_RSET(self, arg: str) -> None:
+        self.owner.commands.append("RSET")
+        await super().smtp_RSET(arg)
+
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
+        self.owner.commands.append("DATA")
         envelope = self.envelope
+        data_command_reply = self.owner.faults.data_command_reply
+        if data_command_reply is not None and not arg:
+            await self.push(data_command_reply)
+            return
         if self.owner.faults.disconnect_during_data and envelope and envelope.rcpt_tos and not arg:
             await self.push("354 End data with <CR><LF>.<CR><LF>")
             # Wait for the first content line so the drop happens "during" DATA.

@@ -9,9 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from dramatiq.brokers.redis import RedisBroker
 
 from proper_mail.tasks.ledger import RedisLedger
-from tests.integration.test_queue_redis import redis_or_skip
+from proper_mail.tasks.queue import build_broker
+from tests.integration.test_queue_redis import REDIS_URL, redis_or_skip
 
 
 @pytest.fixture
@@ -118,7 +120,66 @@ def test_a_flushed_script_cache_is_refilled(client: redis.Redis, namespace: str)
     ledger.record("<a@example.com>", ["x@example.com"])
 
     client.script_flush()
+    before = calls(client)
     ledger.record("<a@example.com>", ["y@example.com"])
+    after_flush = calls(client)
+    ledger.record("<a@example.com>", ["z@example.com"])
+    after_refill = calls(client)
 
-    assert ledger.done("<a@example.com>") == {"x@example.com", "y@example.com"}
+    assert ledger.done("<a@example.com>") == {"x@example.com", "y@example.com", "z@example.com"}
     assert client.script_exists(ledger._script_sha) == [True]
+    # flushed: EVALSHA refused, then EVAL; refilled: EVALSHA alone again
+    assert (after_flush["evalsha"] - before["evalsha"], after_flush["eval"] - before["eval"]) == (
+        1,
+        1,
+    )
+    assert (
+        after_refill["evalsha"] - after_flush["evalsha"],
+        after_refill["eval"] - after_flush["eval"],
+    ) == (1, 0)
+
+
+def calls(client: redis.Redis) -> dict[str, int]:
+    """How many EVAL and EVALSHA commands Redis has run (INFO commandstats)."""
+    stats: dict[str, dict[str, int]] = client.info("commandstats")
+    return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("eval", "evalsha")}
+
+
+def test_held_connections_never_starve_the_broker(namespace: str) -> None:
+    """Each thread holds a ledger connection for good, from a pool of the ledger's own:
+    120 threads (more than the broker pool's 100 slots) leave the broker's pool free. The
+    ledger's connections keep the broker's settings (timeouts from build_broker)."""
+    broker = build_broker(REDIS_URL, namespace=namespace)
+    assert isinstance(broker, RedisBroker)
+    ledger = RedisLedger(broker.client, namespace=namespace)
+    errors: list[BaseException] = []
+    timeouts: set[tuple[object, object]] = set()
+    holding = threading.Barrier(121, timeout=30)
+    release = threading.Event()
+
+    def work() -> None:
+        try:
+            ledger.done("<a@example.com>")
+            held = ledger._connection()._connection
+            timeouts.add((held.socket_timeout, held.socket_connect_timeout))
+        except BaseException as e:  # reported below
+            errors.append(e)
+        holding.wait()  # every thread alive, holding its connection, while the broker pings
+        release.wait(30)
+
+    threads = [threading.Thread(target=work) for _ in range(120)]
+    for thread in threads:
+        thread.start()
+    try:
+        holding.wait()
+        assert broker.client.ping()
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(30)
+        broker.close()
+        ledger._pool.disconnect()
+    assert errors == []
+    assert timeouts == {(30, 10)}
+    broker_kwargs = broker.client.connection_pool.connection_kwargs
+    assert (broker_kwargs["socket_timeout"], broker_kwargs["socket_connect_timeout"]) == (30, 10)

@@ -288,6 +288,16 @@ def closed_port() -> int:
     return port
 
 
+class CountingLedger(RedisLedger):
+    """A RedisLedger that counts its reads (each attempt reads once)."""
+
+    reads = 0
+
+    def done(self, message_id: str) -> set[str]:
+        self.reads += 1
+        return super().done(message_id)
+
+
 def test_an_unreachable_ledger_sends_nothing_and_is_retried(
     stub: tuple[Mail, dramatiq.Worker],
 ) -> None:
@@ -298,13 +308,15 @@ def test_an_unreachable_ledger_sends_nothing_and_is_retried(
     unreachable = redis.Redis.from_url(
         f"redis://127.0.0.1:{closed_port()}/0", socket_connect_timeout=1
     )
-    mail.queue.ledger = RedisLedger(unreachable, namespace="pmtest-unreachable")
+    ledger = CountingLedger(unreachable, namespace="pmtest-unreachable")
+    mail.queue.ledger = ledger
 
     EmailMessage(to="a@example.com", body="x").send_later(via="scripted")
     drain(mail)
 
+    assert ledger.reads == 4  # the first attempt and QUEUE_MAX_RETRIES (3) retries
     assert ScriptedMailer.attempts == []
-    assert [g.reason for g in given_up] == ["retries exhausted"]
+    assert [g.reason for g in given_up] == ["ledger unavailable"]
     assert "the idempotency ledger could not be read" in given_up[0].error
     assert given_up[0].recipients == ("a@example.com",)
 

@@ -119,7 +119,7 @@ def test_a_354_without_recipients_gets_a_lone_dot(
     ],
 )
 def test_mail_from_refused_is_classified_and_the_session_reset(
-    make_smtp_server: SMTPServerFactory, reply: str, error: type[Exception]
+    make_smtp_server: SMTPServerFactory, reply: str, error: type[Exception], smtp_pipelining: bool
 ) -> None:
     """A refused MAIL FROM raises by class (the pipelined RCPTs' and DATA's 503 replies are
     read, not mistaken for the next message's); the next message uses the same session."""
@@ -133,6 +133,61 @@ def test_mail_from_refused_is_classified_and_the_session_reset(
 
     assert str(caught.value).startswith(f"MAIL FROM: {reply}")
     assert result.accepted == ("alice@example.com",)
+    assert [m.data for m in server.messages] == [to_bytes(message(2))]
+    assert server.connections == 1
+    refused = ["MAIL", "RCPT", "RCPT", "DATA", "RSET"] if smtp_pipelining else ["MAIL", "RSET"]
+    assert server.commands == [*refused, "MAIL", "RCPT", "DATA"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ("421 4.3.2 Shutting down", TransientDeliveryError),
+        ("554 5.7.1 Go away", PermanentDeliveryError),
+    ],
+)
+def test_mail_from_refused_then_a_hang_up_keeps_the_refusal(
+    make_smtp_server: SMTPServerFactory, reply: str, error: type[Exception]
+) -> None:
+    """A server that refuses MAIL FROM and hangs up: the error is the refusal (class and
+    code), not the disconnect met while reading what followed; the next send reconnects."""
+    server = make_smtp_server(faults=Faults(mail_reply=reply, drop_after_mail_reply=True))
+
+    with mailer_for(server) as mailer:
+        with pytest.raises(error) as caught:
+            mailer.deliver(message(1, cc="bob@example.com"))
+        server.faults.reset()
+        mailer.deliver(message(2))
+
+    assert caught.value.code == int(reply[:3])  # type: ignore[attr-defined]
+    assert str(caught.value).startswith(f"MAIL FROM: {reply}")
+    assert [m.data for m in server.messages] == [to_bytes(message(2))]
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ("451 4.3.0 Busy", TransientDeliveryError),
+        ("554 5.5.1 No valid recipients", PermanentDeliveryError),
+    ],
+)
+def test_the_data_command_refused_sends_no_content(
+    make_smtp_server: SMTPServerFactory, reply: str, error: type[Exception]
+) -> None:
+    """DATA itself refused (not 354): raised by class, no content goes out, RSET, and the
+    same session sends the next message."""
+    server = make_smtp_server(faults=Faults(data_command_reply=reply))
+
+    with mailer_for(server) as mailer:
+        with pytest.raises(error) as caught:
+            mailer.deliver(message(1))
+        server.faults.reset()
+        mailer.deliver(message(2))
+
+    assert caught.value.code == int(reply[:3])  # type: ignore[attr-defined]
+    assert server.commands == ["MAIL", "RCPT", "DATA", "RSET", "MAIL", "RCPT", "DATA"]
+    assert server.faults.messages_seen == 1
     assert [m.data for m in server.messages] == [to_bytes(message(2))]
     assert server.connections == 1
 

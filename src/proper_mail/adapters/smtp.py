@@ -378,19 +378,19 @@ class SMTPMailer(BaseMailer):
                         raise _StaleConnectionError from None
                     raise
             conn.fresh = False
-            statuses = self._recipients(smtp, envelope.recipients, pipelined)
-            data_code, data_reply = 0, b""
-            if pipelined:  # DATA went with MAIL and RCPT: its reply is next
-                with map_smtp_errors("DATA"):
-                    data_code, data_reply = smtp.getreply()
-            if code != 250:
-                _abort_data(smtp, data_code)
+            if code != 250:  # no RCPT is sent (or, pipelined, their replies are drained)
+                if pipelined:
+                    _finish_group(conn, len(envelope.recipients))
                 raise reply_error("MAIL FROM", code, reply)
+            statuses = self._recipients(smtp, envelope.recipients, pipelined)
             if not any(s.status == "sent" for s in statuses):
-                _abort_data(smtp, data_code)
+                if pipelined:
+                    _finish_group(conn, 0)
                 raise _all_refused(statuses)
             with map_smtp_errors("DATA"):
-                if not pipelined:
+                if pipelined:  # DATA went with MAIL and RCPT: its reply is next
+                    data_code, data_reply = smtp.getreply()
+                else:
                     smtp.putcmd("data")
                     data_code, data_reply = smtp.getreply()
                 if data_code != 354:
@@ -400,7 +400,7 @@ class SMTPMailer(BaseMailer):
             if code != 250:
                 raise reply_error("DATA", code, reply)
         except DeliveryError as e:
-            if e.code is None:
+            if e.code is None or conn.broken:
                 conn.broken = True  # disconnects and timeouts leave the session unusable
             else:
                 self._reset(conn)
@@ -536,17 +536,25 @@ def _send_mail(
     smtp.send(f"mail from:<{envelope.sender}>{optionlist}\r\n{rcpts}data\r\n")
 
 
-def _abort_data(smtp: smtplib.SMTP, data_code: int) -> None:
-    """End a pipelined DATA the server accepted (354) although the transaction failed.
+def _finish_group(conn: _Connection, rcpt_replies: int) -> None:
+    """Read what is left of a pipelined group after the transaction failed, so the
+    session can be reset: *rcpt_replies* RCPT replies, then DATA's.
 
     RFC 2920 3.1: the client must not assume DATA was refused; after a 354 it sends a
-    lone dot, so no message content follows. The reply (a refusal, since no recipient
-    was accepted) is read and ignored; the caller then resets the session.
+    lone dot, so no message content follows, and reads that reply too. Never raises: a
+    server that hangs up meanwhile leaves the connection marked broken, and the caller
+    reports the failure that ended the transaction, not this one.
     """
-    if data_code == 354:
-        with map_smtp_errors("DATA"):
+    smtp = conn.smtp
+    try:
+        for _ in range(rcpt_replies):
+            smtp.getreply()
+        code, _ = smtp.getreply()
+        if code == 354:
             smtp.send(b".\r\n")
             smtp.getreply()
+    except (smtplib.SMTPException, OSError):
+        conn.broken = True
 
 
 def dot_stuff(data: bytes) -> bytes:

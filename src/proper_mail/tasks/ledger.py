@@ -74,10 +74,13 @@ class RedisLedger:
     or value ever holds a credential.
 
     This is on the path of every queued message, twice, so it talks to Redis with
-    redis-py's connection layer directly: each thread takes one connection from
-    *client*'s pool for good (its threads never wait on the pool's lock, no command pays
-    the pool's checkout health check or the client layer's wrappers), sends the command
-    and reads the reply. ``record`` is one command, a script doing SADD and EXPIRE.
+    redis-py's connection layer directly: each thread takes one connection for good (its
+    threads never wait on a pool's lock, no command pays the pool's checkout health
+    check or the client layer's wrappers), sends the command and reads the reply.
+    ``record`` is one command, a script doing SADD and EXPIRE. The connections come from
+    a pool of the ledger's own, with *client*'s settings (server, credentials, TLS,
+    timeouts) and no size limit: held connections never take a slot of the broker's
+    pool, whose limit (100 by default) would otherwise starve Dramatiq at 100 threads.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class RedisLedger:
         self.namespace = namespace
         self.ttl_seconds = ttl_seconds
         self._local = threading.local()
+        self._pool = _own_pool(client.connection_pool)
         # SHA-1 is what Redis names scripts by (EVALSHA), not a security measure here.
         self._script_sha = hashlib.sha1(_RECORD_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
@@ -100,7 +104,7 @@ class RedisLedger:
     def _connection(self) -> _ThreadConnection:
         held: _ThreadConnection | None = getattr(self._local, "held", None)
         if held is None or held.pid != os.getpid():  # none yet, or inherited by a fork
-            held = _ThreadConnection(self.client.connection_pool)
+            held = _ThreadConnection(self._pool)
             self._local.held = held  # given back to the pool when the thread ends
         return held
 
@@ -139,6 +143,20 @@ class RedisLedger:
             return
         args: tuple[str | int, ...] = (1, self._key(message_id), self.ttl_seconds, *members)
         self._call("be written", "EVALSHA", self._script_sha, *args)
+
+
+def _own_pool(source: redis.ConnectionPool) -> redis.ConnectionPool:
+    """A pool with *source*'s connection settings, no size limit, and none of the state
+    redis-py keeps per pool (its maintenance-notification handler is bound to *source*)."""
+    kwargs = {
+        key: value
+        for key, value in source.connection_kwargs.items()
+        if not key.startswith(("maint_notifications", "orig_")) and key != "himport_registry"
+    }
+    # One connection per thread that used the ledger; redis-py would cap a pool at 100.
+    return redis.ConnectionPool(
+        connection_class=source.connection_class, max_connections=2**31 - 1, **kwargs
+    )
 
 
 class _ThreadConnection:

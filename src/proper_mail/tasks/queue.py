@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 
 import attrs
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
@@ -93,9 +94,13 @@ class GiveUp:
     Attributes:
         message_id: the Message-ID ("" when the payload could not be read).
         via: the mailer alias it was for.
-        reason: ``permanent``, ``retries exhausted``, ``expired`` or ``unreadable``.
+        reason: ``permanent``, ``retries exhausted``, ``expired``, ``unreadable`` or
+            ``ledger unavailable``.
         error: the error's text (never a credential).
-        recipients: the recipients that did not get it.
+        recipients: the recipients that did not get it. With ``ledger unavailable`` on a
+            message whose earlier attempts were cut short by deferrals, it may also hold
+            recipients an earlier attempt did send to: the ledger that knows could not
+            be read.
     """
 
     message_id: str
@@ -277,7 +282,7 @@ class Queue:
         except LedgerUnavailable as e:  # nothing sent: retried like any transient failure
             if retries >= self.retry.max_retries:
                 self._give_up(
-                    GiveUp(record.message_id, via, "retries exhausted", str(e), recipients)
+                    GiveUp(record.message_id, via, "ledger unavailable", str(e), recipients)
                 )
             raise
         remaining = [r for r in recipients if r not in done]
@@ -402,12 +407,15 @@ def build_broker(
         broker = StubBroker()
         broker.emit_after("process_boot")
     elif isinstance(spec, str) and spec.startswith(("redis://", "rediss://", "unix://")):
-        options: dict[str, Any] = {"socket_timeout": 30, "socket_connect_timeout": 10}
+        # RedisBroker(url=...) builds its pool from the URL alone and hands socket options
+        # to a client that ignores them next to a pool: build the pool here, with them.
+        pool = redis.ConnectionPool.from_url(spec, socket_timeout=30, socket_connect_timeout=10)
+        options: dict[str, Any] = {"client": redis.Redis(connection_pool=pool)}
         if heartbeat_timeout is not None:
             options["heartbeat_timeout"] = heartbeat_timeout
         if maintenance_chance is not None:
             options["maintenance_chance"] = maintenance_chance
-        broker = RedisBroker(url=spec, namespace=namespace, **options)  # type: ignore[no-untyped-call]
+        broker = RedisBroker(namespace=namespace, **options)  # type: ignore[no-untyped-call]
     else:
         raise ConfigError(
             f"QUEUE must be 'immediate', 'stub', a redis:// URL or a dramatiq Broker, not {spec!r}"
