@@ -39,7 +39,7 @@ from proper_mail.core.mime import to_bytes
 from proper_mail.core.records import Message
 from proper_mail.mail import compose
 
-__all__ = ["FIELDS", "HTML", "TEXT", "main"]
+__all__ = ["FIELDS", "HTML", "TEXT", "django_email", "main"]
 
 NAME: Final = "José Núñez"
 SUBJECT: Final = "Réinitialisez votre mot de passe — José"
@@ -181,6 +181,14 @@ def make_proper_mail() -> bytes:
     return to_bytes(compose(**FIELDS))
 
 
+def django_email(cls: Any) -> Any:
+    """The message as Django's ``EmailMultiAlternatives`` (*cls*, imported by the caller
+    once Django is configured), html attached as the alternative."""
+    m = cls(SUBJECT, TEXT, FROM, [TO], cc=[CC], bcc=[BCC], reply_to=[REPLY_TO], headers=HEADERS)
+    m.attach_alternative(HTML, "text/html")
+    return m
+
+
 def _django_maker() -> Maker:
     """Configure Django once and return a maker for its ``EmailMultiAlternatives``."""
     import django
@@ -196,17 +204,7 @@ def _django_maker() -> Maker:
 
     def make_django() -> bytes:
         """Build the message with Django and return its MIME bytes."""
-        m = EmailMultiAlternatives(
-            SUBJECT,
-            TEXT,
-            FROM,
-            [TO],
-            cc=[CC],
-            bcc=[BCC],
-            reply_to=[REPLY_TO],
-            headers=HEADERS,
-        )
-        m.attach_alternative(HTML, "text/html")
+        m = django_email(EmailMultiAlternatives)
         # CRLF, as Django's SMTP backend sends it (the default linesep is "\n").
         data: bytes = m.message().as_bytes(linesep="\r\n")
         return data

@@ -336,6 +336,56 @@ def _timed(fn: Callable[[], object], n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+def _prefilled_drain(
+    name: str,
+    *,
+    stack: contextlib.ExitStack,
+    client: redis.Redis,
+    namespace: str,
+    env: Mapping[str, str],
+    command: Sequence[str],
+    log: Path,
+    send_one: Callable[[], object],
+    count: Callable[[], int],
+    sink_cpu: Callable[[], float],
+    warmup: int,
+    n: int,
+    round_: int,
+) -> Drain:
+    """The method of parts 1 and 2: enqueue warmup + n messages with *send_one* (timed,
+    for information), then start *command* as a worker and ``drain`` the queue."""
+    total = warmup + n
+
+    def enqueue() -> None:
+        for _ in range(total):
+            send_one()
+
+    rate = _timed(enqueue, total)
+
+    def start() -> Worker:
+        worker = Worker(name, command, env, log)
+        stack.callback(worker.stop)
+        return worker
+
+    return drain(
+        name,
+        round_=round_,
+        worker=start,
+        count=count,
+        sink_cpu=sink_cpu,
+        client=client,
+        namespace=namespace,
+        warmup=warmup,
+        total=total,
+        enqueue_rate=rate,
+    )
+
+
+def _dramatiq_command(shape: Shape, broker: str) -> list[str]:
+    """``python -m dramatiq`` for the broker object *broker* (``module:attribute``)."""
+    return [sys.executable, "-m", "dramatiq", "--path", str(ROOT), *shape.options(), broker]
+
+
 def run_send_later(
     stack: contextlib.ExitStack,
     client: redis.Redis,
@@ -357,35 +407,25 @@ def run_send_later(
         env["PMBENCH_FLOOR"] = floor
     mail = Mail.from_settings(queue_worker_app.settings(env))
     stack.callback(mail.close)
-    total = warmup + n
-
-    def enqueue() -> None:
-        for _ in range(total):
-            mail.send_later(mail.compose(**FIELDS))
-
-    rate = _timed(enqueue, total)
     command = [
         str(Path(sys.executable).parent / "proper-mail"), "worker",
         "--module", "bench.queue_worker_app", "--path", str(ROOT), *shape.options(),
     ]  # fmt: skip
-
-    def start() -> Worker:
-        worker = Worker("proper-mail", command, env, logs / f"proper-mail-{namespace}.log")
-        stack.callback(worker.stop)
-        return worker
-
-    sink.reset()
-    return drain(
+    sink.reset()  # no worker runs during the enqueue: nothing reaches the sink before
+    return _prefilled_drain(
         f"floor: {floor} -> {sink.kind} sink" if floor else f"send_later -> {sink.kind} sink",
-        round_=round_,
-        worker=start,
-        count=lambda: sink.read()[0],
-        sink_cpu=lambda: sink.read()[1],
+        stack=stack,
         client=client,
         namespace=namespace,
+        env=env,
+        command=command,
+        log=logs / f"proper-mail-{namespace}.log",
+        send_one=lambda: mail.send_later(mail.compose(**FIELDS)),
+        count=lambda: sink.read()[0],
+        sink_cpu=lambda: sink.read()[1],
         warmup=warmup,
-        total=total,
-        enqueue_rate=rate,
+        n=n,
+        round_=round_,
     )
 
 
@@ -406,35 +446,21 @@ def run_stdlib(
     broker, actor = queue_stdlib_app.from_env(env)
     stack.callback(broker.close)
     payload = queue_stdlib_app.fields_payload(FIELDS)
-    total = warmup + n
-
-    def enqueue() -> None:
-        for _ in range(total):
-            actor.send(message=payload, via=None)
-
-    rate = _timed(enqueue, total)
-    command = [
-        sys.executable, "-m", "dramatiq", "--path", str(ROOT), *shape.options(),
-        "bench.queue_stdlib_app:broker",
-    ]  # fmt: skip
-
-    def start() -> Worker:
-        worker = Worker("stdlib", command, env, logs / f"stdlib-{namespace}.log")
-        stack.callback(worker.stop)
-        return worker
-
     sink.reset()
-    return drain(
+    return _prefilled_drain(
         f"stdlib actor -> {sink.kind} sink",
-        round_=1,
-        worker=start,
-        count=lambda: sink.read()[0],
-        sink_cpu=lambda: sink.read()[1],
+        stack=stack,
         client=client,
         namespace=namespace,
+        env=env,
+        command=_dramatiq_command(shape, "bench.queue_stdlib_app:broker"),
+        log=logs / f"stdlib-{namespace}.log",
+        send_one=lambda: actor.send(message=payload, via=None),
+        count=lambda: sink.read()[0],
+        sink_cpu=lambda: sink.read()[1],
         warmup=warmup,
-        total=total,
-        enqueue_rate=rate,
+        n=n,
+        round_=1,
     )
 
 
@@ -465,35 +491,21 @@ def run_noop(
     assert len(json.dumps({"message": payload, "via": None}, separators=SEPARATORS)) == (
         payload_length
     )
-    total = warmup + n
-
-    def enqueue() -> None:
-        for _ in range(total):
-            actor.send(message=payload, via=None)
-
-    rate = _timed(enqueue, total)
-    command = [
-        sys.executable, "-m", "dramatiq", "--path", str(ROOT), *shape.options(),
-        "bench.queue_noop_app:broker",
-    ]  # fmt: skip
-
-    def start() -> Worker:
-        worker = Worker("no-op", command, env, logs / f"noop-{namespace}.log")
-        stack.callback(worker.stop)
-        return worker
-
     key = queue_noop_app.counter_key(namespace)
-    return drain(
+    return _prefilled_drain(
         "no-op actor (one INCR)",
-        round_=round_,
-        worker=start,
-        count=lambda: int(client.get(key) or 0),
-        sink_cpu=lambda: 0.0,
+        stack=stack,
         client=client,
         namespace=namespace,
+        env=env,
+        command=_dramatiq_command(shape, "bench.queue_noop_app:broker"),
+        log=logs / f"noop-{namespace}.log",
+        send_one=lambda: actor.send(message=payload, via=None),
+        count=lambda: int(client.get(key) or 0),
+        sink_cpu=lambda: 0.0,
         warmup=warmup,
-        total=total,
-        enqueue_rate=rate,
+        n=n,
+        round_=round_,
     )
 
 

@@ -46,17 +46,9 @@ from types import TracebackType
 from typing import Any, Final, Literal, NamedTuple, Self
 
 from bench.compose_bench import (
-    BCC,
-    CC,
     FIELDS,
-    FROM,
-    HEADERS,
-    HTML,
-    REPLY_TO,
-    SUBJECT,
-    TEXT,
-    TO,
     _django_maker,
+    django_email,
 )
 from proper_mail import SMTPMailer, compose, envelope_of, to_bytes
 
@@ -388,18 +380,7 @@ def _django_sender() -> Sender:
         with EmailBackend(host=host, port=port, timeout=TIMEOUT) as backend:
             messages = []
             for _ in range(n):
-                m = EmailMultiAlternatives(
-                    SUBJECT,
-                    TEXT,
-                    FROM,
-                    [TO],
-                    cc=[CC],
-                    bcc=[BCC],
-                    reply_to=[REPLY_TO],
-                    headers=HEADERS,
-                )
-                m.attach_alternative(HTML, "text/html")
-                messages.append(m)
+                messages.append(django_email(EmailMultiAlternatives))
             sent: int = backend.send_messages(messages)
         return sent
 

@@ -388,11 +388,9 @@ class SMTPMailer(BaseMailer):
                     _finish_group(conn, 0)
                 raise _all_refused(statuses)
             with map_smtp_errors("DATA"):
-                if pipelined:  # DATA went with MAIL and RCPT: its reply is next
-                    data_code, data_reply = smtp.getreply()
-                else:
+                if not pipelined:  # else DATA went with MAIL and RCPT: its reply is next
                     smtp.putcmd("data")
-                    data_code, data_reply = smtp.getreply()
+                data_code, data_reply = smtp.getreply()
                 if data_code != 354:
                     raise reply_error("DATA", data_code, data_reply)
                 smtp.send(dot_stuff(data))
