@@ -75,7 +75,7 @@ from bench import queue_noop_app, queue_stdlib_app, queue_worker_app
 from bench.compose_bench import FIELDS
 from bench.smtp_bench import Sink
 from proper_mail import Mail, Message, envelope_of, to_bytes
-from proper_mail.serialization import dump_message, load_message
+from proper_mail.tasks.serialization import dump_message, load_message
 
 __all__ = ["main"]
 
@@ -686,10 +686,13 @@ def profile(
     try:
         steps: list[tuple[str, Callable[[int], object]]] = [
             ("load_message(payload)", lambda i: load_message(payloads[i])),
-            ("ledger.done(message_id): SMEMBERS", lambda i: queue.ledger.done(f"p{i}")),
             (
-                "ledger.record(id, 3 rcpts): MULTI SADD EXPIRE",
-                lambda i: queue.ledger.record(f"p{i}", recipients),
+                "ledger.claim(id, 3 rcpts): one script",
+                lambda i: queue.ledger.claim(f"p{i}", recipients, "t", 600),
+            ),
+            (
+                "ledger.settle(id, 3 rcpts): one script",
+                lambda i: queue.ledger.settle(f"p{i}", recipients, recipients, "t"),
             ),
             ("to_bytes(record)", lambda i: to_bytes(records[i])),
             ("mailer.deliver(record): to_bytes + SMTP", lambda i: mailer.deliver(records[i])),

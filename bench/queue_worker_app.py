@@ -14,7 +14,8 @@ from collections.abc import Mapping
 
 from bench.compose_bench import FIELDS
 from proper_mail import Mail, SMTPMailer, configure, envelope_of, to_bytes
-from proper_mail.serialization import EmailMessageDict, load_message
+from proper_mail.adapters.smtp import _Deadline
+from proper_mail.tasks.serialization import EmailMessageDict, load_message
 
 __all__ = ["FLOORS", "install_floor", "settings"]
 
@@ -46,7 +47,7 @@ goes; never what the library runs:
 - ``smtp``: only the SMTP transaction (MAIL, RCPT x3, DATA) of bytes rendered once at
   start-up: no payload loading, no rendering, no ledger, no log line;
 - ``render``: ``load_message`` + ``mailer.deliver`` (to_bytes + SMTP); no ledger, no log;
-- ``ledger``: ``render`` + the ledger's check before and record after; no log line.
+- ``ledger``: ``render`` + the ledger's claim before and settle after; no log line.
 """
 
 
@@ -60,9 +61,10 @@ def install_floor(mail: Mail, floor: str) -> None:
         envelope, data = envelope_of(record), to_bytes(record)
 
         def deliver(message: EmailMessageDict, *, via: str | None = None) -> None:
-            conn = smtp._pool.acquire()
+            deadline = _Deadline(smtp.send_timeout)
+            conn = smtp._pool.acquire(deadline)
             try:
-                smtp._transaction(conn, record.message_id, envelope, data)
+                smtp._send(conn, envelope, data, deadline)
             finally:
                 smtp._pool.release(conn)
 
@@ -70,11 +72,12 @@ def install_floor(mail: Mail, floor: str) -> None:
 
         def deliver(message: EmailMessageDict, *, via: str | None = None) -> None:
             record = load_message(message)
+            recipients = envelope_of(record).recipients
             if floor == "ledger":
-                queue.ledger.done(record.message_id)
+                queue.ledger.claim(record.message_id, recipients, "bench", 600)
             result = mailer.deliver(record)
             if floor == "ledger":
-                queue.ledger.record(record.message_id, result.accepted)
+                queue.ledger.settle(record.message_id, result.accepted, recipients, "bench")
 
     else:
         raise ValueError(f"PMBENCH_FLOOR must be one of {FLOORS}, not {floor!r}")
@@ -85,5 +88,4 @@ if "PMBENCH_SMTP_PORT" in os.environ:
     mail = configure(settings(os.environ))
     if os.environ.get("PMBENCH_FLOOR"):
         install_floor(mail, os.environ["PMBENCH_FLOOR"])
-    send_task = mail.queue.send_task
     broker = mail.queue.broker

@@ -4,7 +4,10 @@ Typed, immutable message records built by pure functions (``compose``), a fast a
 proven MIME writer, and mailers at the edge. See README.md.
 """
 
-from .adapters.base import BaseMailer
+import importlib.metadata
+import logging
+
+from .adapters.base import BaseMailer, Sendable, new_stamp
 from .adapters.console import ToConsoleMailer
 from .adapters.memory import ToMemoryMailer
 from .adapters.smtp import SMTPMailer
@@ -29,16 +32,25 @@ from .errors import (
     InvalidHeader,
     LedgerUnavailable,
     MessageError,
+    MessageInFlight,
     MessageTooLarge,
+    PayloadTooLarge,
     PermanentDeliveryError,
     ProperMailError,
+    QueueUnavailable,
     SerializationError,
     TemplateError,
     TransientDeliveryError,
 )
-from .mail import Mail, compose, configure, current_mail, new_stamp, send, send_later, using
+from .mail import Mail, compose, configure, current_mail, send, send_later, using
 from .message import EmailMessage
-from .serialization import EmailMessageDict
+from .tasks.delivery import GiveUp
+from .tasks.serialization import EmailMessageDict
+
+__version__ = importlib.metadata.version("proper-mail")
+
+# A library logs, the app decides where to: no "No handlers" fallback output on stderr.
+logging.getLogger("proper_mail").addHandler(logging.NullHandler())
 
 __all__ = [
     "Address",
@@ -52,24 +64,30 @@ __all__ = [
     "EmailMessageDict",
     "EmailTemplateNotFound",
     "Envelope",
+    "GiveUp",
     "InvalidAddress",
     "InvalidHeader",
     "LedgerUnavailable",
     "Mail",
     "Message",
     "MessageError",
+    "MessageInFlight",
     "MessageTooLarge",
+    "PayloadTooLarge",
     "PermanentDeliveryError",
     "ProperMailError",
+    "QueueUnavailable",
     "RecipientStatus",
     "SMTPMailer",
     "SendResult",
+    "Sendable",
     "SerializationError",
     "Stamp",
     "TemplateError",
     "ToConsoleMailer",
     "ToMemoryMailer",
     "TransientDeliveryError",
+    "__version__",
     "compose",
     "configure",
     "current_mail",

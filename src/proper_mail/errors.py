@@ -3,25 +3,30 @@
 ::
 
     ProperMailError
-    ├── ConfigError                  bad MAILERS / MAILER / via=, bad MAILER_DEFAULT_OPTIONS
+    ├── ConfigError                  bad MAILERS / MAILER / via=, bad settings
     ├── MessageError (ValueError)    the email itself is wrong
     │   ├── InvalidAddress
     │   ├── InvalidHeader            CR / LF / NUL, bad names, reserved names
     │   ├── EmailTemplateNotFound    (also LookupError)
     │   ├── TemplateError
-    │   └── MessageTooLarge
-    ├── DeliveryError                the mail system said no
+    │   └── PayloadTooLarge          over the queue's payload cap (QUEUE_MAX_PAYLOAD)
+    ├── DeliveryError                the mail system said no, or could not be reached
     │   ├── TransientDeliveryError   retry later
+    │   │   ├── LedgerUnavailable    the idempotency ledger (Redis) failed
+    │   │   ├── QueueUnavailable     the broker could not take the message
+    │   │   └── MessageInFlight      another worker is sending this message right now
     │   └── PermanentDeliveryError   do not retry
+    │       └── MessageTooLarge      refused for its size (SIZE, a 552, a provider's limit)
     └── SerializationError           a queued payload cannot be loaded (never retried)
 
 Every error pickles cleanly (Dramatiq stores them) because its constructor arguments are
-exactly its ``args``. Messages name the field and show the offending value, shortened.
+exactly its ``args`` (keyword arguments are kept through ``__reduce__``). Messages name
+the field and show the offending value, shortened; they never hold a credential.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .core.records import RecipientStatus, SendResult
@@ -32,10 +37,14 @@ __all__ = [
     "EmailTemplateNotFound",
     "InvalidAddress",
     "InvalidHeader",
+    "LedgerUnavailable",
     "MessageError",
+    "MessageInFlight",
     "MessageTooLarge",
+    "PayloadTooLarge",
     "PermanentDeliveryError",
     "ProperMailError",
+    "QueueUnavailable",
     "SerializationError",
     "TemplateError",
     "TransientDeliveryError",
@@ -102,8 +111,9 @@ class TemplateError(MessageError):
     """A template exists but failed to render."""
 
 
-class MessageTooLarge(MessageError):
-    """The message is larger than the server, provider or queue accepts."""
+class PayloadTooLarge(MessageError):
+    """The message is larger than the queue accepts (QUEUE_MAX_PAYLOAD): send it now,
+    or make it smaller (a link instead of a large attachment)."""
 
 
 class DeliveryError(ProperMailError):
@@ -133,6 +143,20 @@ class DeliveryError(ProperMailError):
     def __str__(self) -> str:
         return self.detail
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.detail, self._keywords()))
+
+    def _keywords(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "recipients": self.recipients,
+            "retry_after": self.retry_after,
+        }
+
+
+def _rebuild(cls: type[DeliveryError], detail: str, keywords: dict[str, Any]) -> DeliveryError:
+    return cls(detail, **keywords)
+
 
 class TransientDeliveryError(DeliveryError):
     """A temporary failure (4xx, disconnect, timeout, rate limit): retrying may succeed."""
@@ -142,9 +166,45 @@ class PermanentDeliveryError(DeliveryError):
     """A permanent failure (5xx, authentication, certificate): retrying will not help."""
 
 
+class MessageTooLarge(PermanentDeliveryError):
+    """The server or provider refuses the message for its size, whichever side found it:
+    the client's check against the server's SIZE, or the server's own 552 after DATA.
+
+    Attributes:
+        size: the message's size in bytes, when known.
+        limit: the largest size accepted, when the server said.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: int | None = 552,
+        recipients: tuple[RecipientStatus, ...] = (),
+        retry_after: float | None = None,
+        size: int | None = None,
+        limit: int | None = None,
+    ) -> None:
+        super().__init__(detail, code=code, recipients=recipients, retry_after=retry_after)
+        self.size = size
+        self.limit = limit
+
+    def _keywords(self) -> dict[str, Any]:
+        return {**super()._keywords(), "size": self.size, "limit": self.limit}
+
+
 class LedgerUnavailable(TransientDeliveryError):
     """The idempotency ledger (Redis) could not be read or written: nothing was sent
     because of it, and retrying later may succeed."""
+
+
+class QueueUnavailable(TransientDeliveryError):
+    """The broker (Redis, RabbitMQ) could not take the message: it was not queued."""
+
+
+class MessageInFlight(TransientDeliveryError):
+    """Another worker holds the claim on this message's recipients and is sending it
+    now: this copy waits for the outcome instead of sending a second one."""
 
 
 class SerializationError(ProperMailError):

@@ -9,37 +9,35 @@ in ``core/``.
 from __future__ import annotations
 
 import datetime as dt
-import email.message
 import importlib
 import inspect
 import logging
 import os
-import secrets
 import threading
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
-from .adapters.base import BaseMailer, as_record
+from .adapters.base import BaseMailer, Composable, Sendable, new_stamp
 from .adapters.jx import JxRenderer, url_helper
 from .core import compose as core_compose
 from .core.addresses import normalize_domain
 from .core.compose import defaults_from_options
-from .core.mime import envelope_of
 from .core.records import Attachment, Defaults, Message, RecipientStatus, SendResult, Stamp
 from .core.templates import Bodies, choose_bodies, inline_css, template_paths
-from .errors import ConfigError, DeliveryError
-from .serialization import EmailMessageDict
-from .tasks.queue import Queue, RetryPolicy
+from .errors import ConfigError, DeliveryError, MessageError
+from .tasks.delivery import RetryPolicy
+from .tasks.queue import Queue
+from .tasks.serialization import CODEC
 
 __all__ = [
     "Mail",
     "MailerRegistry",
+    "Sendable",
     "compose",
     "configure",
     "configured_mail",
@@ -56,26 +54,11 @@ log = logging.getLogger("proper_mail")
 _TYPE_ALIASES = {"proper.emails.": "proper_mail."}
 
 
-class Composable(Protocol):
-    """Anything with ``to_message()``: the guide's EmailMessage classes."""
-
-    def to_message(self, mail: Mail | None = None) -> Message: ...
-
-
-Sendable = Message | EmailMessageDict | email.message.EmailMessage | Composable
-
-
-def new_stamp() -> Stamp:
-    """Return a Stamp for a new message: now (UTC, whole seconds) and a unique token."""
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    return Stamp(date=now, token=f"{time.time_ns():x}.{secrets.token_hex(8)}")
-
-
 @attrs.frozen
 class _MailerSpec:
     name: str
     cls: type[BaseMailer]
-    options: Mapping[str, Any]
+    options: Mapping[str, Any] = attrs.field(repr=lambda o: f"<{len(o)} option(s)>")
 
 
 class MailerRegistry(Mapping[str, BaseMailer]):
@@ -96,8 +79,9 @@ class MailerRegistry(Mapping[str, BaseMailer]):
             )
         with self._lock:
             if name not in self._built:
-                self._built[name] = self._build(self._specs[name])
-                self._built[name].alias = name
+                mailer = self._build(self._specs[name])
+                mailer.bind(name, CODEC)
+                self._built[name] = mailer
             return self._built[name]
 
     @staticmethod
@@ -162,53 +146,78 @@ class Mail:
         if mailer not in specs:
             raise ConfigError(f"MAILER is {mailer!r}, which is not in MAILERS ({', '.join(specs)})")
         self.mailers = MailerRegistry(specs)
+        for name, entry in specs.items():
+            if isinstance(entry, BaseMailer):
+                entry.bind(name, CODEC)
         self.default_mailer = mailer
         self.defaults: Defaults = defaults_from_options(default_options)
         if message_id_domain is not None:
             normalize_domain(message_id_domain, field="MESSAGE_ID_DOMAIN")
         self.message_id_domain = message_id_domain
         if views is not None and not Path(views).is_dir():
-            raise ConfigError(f"VIEWS is {str(views)!r}, which is not a folder")
-        self.views = Path(views) if views is not None else None
+            raise ConfigError(
+                f"VIEWS is {str(views)!r}, which is not a folder (looked for "
+                f"{Path(views).resolve()}); give an absolute path, e.g. "
+                "VIEWS = Path(__file__).parent.parent / 'views'"
+            )
+        self.views = Path(views).resolve() if views is not None else None
         self.url = url_helper(protocol, host) if host else None
         self.css_inlining = css_inlining
         self.auto_reload = auto_reload
         self._template_globals = dict(template_globals or {})
         self._renderer: JxRenderer | None = None
         self._renderer_lock = threading.Lock()
-        self._queue_spec = queue
-        self._queue_options = _queue_options(queue_options or {})
-        self._queue: Queue | None = None
+        self._clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        # Built now, at configure time: with a broker, this declares the send actor, so
+        # every worker that loads the app serves it.
+        self.queue = Queue(queue, mailer_for=self.mailer_for, **_queue_options(queue_options or {}))
 
-    @property
-    def queue(self) -> Queue:
-        """The queue for send_later (QUEUE: immediate, stub, a redis:// URL, a broker)."""
-        with self._renderer_lock:
-            if self._queue is None:
-                self._queue = Queue(
-                    self._queue_spec, mailer_for=self.mailer_for, **self._queue_options
-                )
-            return self._queue
-
-    def send_later(self, message: Sendable, *, via: str | None = None) -> None:
+    def send_later(
+        self,
+        message: Sendable,
+        *,
+        via: str | None = None,
+        delay: float | dt.timedelta | None = None,
+        at: dt.datetime | None = None,
+    ) -> None:
         """Render and queue *message* for a worker; ConfigError now for an unknown via.
 
         Templates are rendered here, before queueing: a worker never needs the views.
+        *delay* (seconds or a timedelta) or *at* (a timezone-aware datetime in the future)
+        schedule it; the message's ``expires`` (``max_age``) still applies when it runs.
+        In immediate mode it is sent at once, whatever the schedule.
         """
         self.mailer_for(via)
-        if isinstance(message, email.message.EmailMessage):
-            raise ConfigError(
-                "send_later() takes a Message or an EmailMessage class, not a stdlib message"
-            )
-        self.queue.send_later(self.record_of(message), via=via)
+        seconds = self._delay_of(delay, at)
+        self.queue.send_later(self.record_of(message), via=via, delay=seconds)
 
-    def record_of(self, message: Message | EmailMessageDict | Composable) -> Message:
-        """The Message record of *message*: itself, loaded, or composed (and rendered)."""
+    def _delay_of(self, delay: float | dt.timedelta | None, at: dt.datetime | None) -> float | None:
+        """Seconds from now for *delay* or *at*; MessageError for a bad schedule."""
+        if delay is not None and at is not None:
+            raise MessageError("at", at, "give delay= or at=, not both")
+        if at is not None:
+            if not isinstance(at, dt.datetime) or at.utcoffset() is None:
+                raise MessageError("at", at, "must be a timezone-aware datetime")
+            seconds = (at - self._clock()).total_seconds()
+            if seconds < 0:
+                raise MessageError("at", at, "is in the past")
+            return seconds
+        if delay is None:
+            return None
+        seconds = delay.total_seconds() if isinstance(delay, dt.timedelta) else delay
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            raise MessageError("delay", delay, "must be seconds (>= 0) or a timedelta")
+        return float(seconds)
+
+    def record_of(self, message: Sendable) -> Message:
+        """The Message record of *message*: itself, composed with this Mail's defaults and
+        templates (an EmailMessage), loaded (an EmailMessageDict) or parsed (a stdlib
+        message, its headers checked)."""
         if isinstance(message, Message):
             return message
-        if isinstance(message, dict):
-            return as_record(message)
-        return message.to_message(self)
+        if isinstance(message, Composable):
+            return message.to_message(self)
+        return self.mailer.record_of(message)
 
     @property
     def renderer(self) -> JxRenderer | None:
@@ -260,7 +269,7 @@ class Mail:
             mailer=values.get("MAILER"),
             default_options=values.get("MAILER_DEFAULT_OPTIONS"),
             message_id_domain=values.get("MESSAGE_ID_DOMAIN"),
-            views=values.get("VIEWS"),
+            views=_views_of(settings, values.get("VIEWS")),
             protocol=values.get("PROTOCOL", "https"),
             host=values.get("HOST"),
             template_globals=values.get("TEMPLATE_GLOBALS"),
@@ -301,61 +310,46 @@ class Mail:
     def send(self, message: Sendable, *, via: str | None = None) -> SendResult:
         """Send one message now through *via* (or the default mailer).
 
-        Returns the per-recipient result. Raises DeliveryError when nobody accepted the
-        message (unless the mailer has fail_silently), ConfigError for an unknown via.
+        Returns the per-recipient result. Raises DeliveryError when the mailer failed or
+        nobody accepted the message (unless the mailer has fail_silently: then the result
+        says so), ConfigError for an unknown via.
         """
         mailer = self.mailer_for(via)
-        if isinstance(message, email.message.EmailMessage):
-            return self._deliver(mailer, message, lambda: mailer.deliver_mime(message))
         record = self.record_of(message)
-        return self._deliver(mailer, record, lambda: mailer.deliver(record))
-
-    def _deliver(
-        self,
-        mailer: BaseMailer,
-        message: Message | email.message.EmailMessage,
-        deliver: Any,
-    ) -> SendResult:
-        message_id = (
-            message.message_id if isinstance(message, Message) else str(message["Message-ID"])
-        )
         try:
-            result: SendResult = deliver()
+            result = mailer.deliver(record)
         except DeliveryError as e:
-            log.warning("send %s via %s failed: %s", message_id, mailer.alias, type(e).__name__)
+            log.warning(
+                "send %s via %s failed: %s", record.message_id, mailer.alias, type(e).__name__
+            )
             if not mailer.fail_silently:
                 raise
-            return _failed_result(message, mailer, e)
+            return _failed_result(record, mailer, e)
         log.info(
             "sent %s via %s: %d accepted, %d refused",
-            message_id,
+            record.message_id,
             mailer.alias,
             len(result.accepted),
             len(result.recipients) - len(result.accepted),
         )
-        log.debug("sent %s to %s", message_id, ", ".join(result.accepted))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("sent %s to %s", record.message_id, ", ".join(result.accepted))
         return result
 
     def close(self) -> None:
         """Close every mailer built so far (pooled SMTP connections ...) and the queue."""
         for mailer in self.mailers.built():
             mailer.close()
-        if self._queue is not None:
-            self._queue.close()
+        self.queue.close()
 
 
-def _failed_result(
-    message: Message | email.message.EmailMessage, mailer: BaseMailer, error: DeliveryError
-) -> SendResult:
+def _failed_result(message: Message, mailer: BaseMailer, error: DeliveryError) -> SendResult:
     if error.recipients:
         statuses = error.recipients
-    elif isinstance(message, Message):
-        recipients = envelope_of(message, mailer.policy).recipients
-        statuses = tuple(RecipientStatus(a, "failed", error.code, str(error)) for a in recipients)
     else:
-        statuses = ()
-    message_id = message.message_id if isinstance(message, Message) else str(message["Message-ID"])
-    return SendResult(message_id=message_id, mailer=mailer.alias, recipients=statuses)
+        recipients = mailer.envelope(message).recipients
+        statuses = tuple(RecipientStatus(a, "failed", error.code, str(error)) for a in recipients)
+    return SendResult(message_id=message.message_id, mailer=mailer.alias, recipients=statuses)
 
 
 _QUEUE_OPTIONS = {
@@ -364,6 +358,8 @@ _QUEUE_OPTIONS = {
     "heartbeat_timeout": int,
     "maintenance_chance": int,
     "on_give_up": object,
+    "ledger": object,
+    "claim_ttl": float,
 }
 
 
@@ -397,6 +393,32 @@ def _import_callable(where: str, path: str) -> Any:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as e:
         raise ConfigError(f"{where}: cannot import {path!r} ({e})") from None
+
+
+def _views_of(settings: ModuleType | Mapping[str, Any] | None, views: Any) -> Any:
+    """VIEWS, a relative one resolved against the settings module's folder or one of the
+    packages above it (``config/main.py`` with ``VIEWS = "views"`` finds the app's
+    ``views/``); as given when none of them has it (the error then names the path)."""
+    if views is None or Path(views).is_absolute() or not isinstance(settings, ModuleType):
+        return views
+    source = getattr(settings, "__file__", None)
+    if source is None:
+        return views
+    folder = Path(source).resolve().parent
+    tried = []
+    while True:
+        candidate = folder / views
+        tried.append(candidate)
+        if candidate.is_dir():
+            return candidate
+        if not (folder / "__init__.py").is_file() or folder.parent == folder:
+            break
+        folder = folder.parent
+    raise ConfigError(
+        f"VIEWS is {str(views)!r}, which is not a folder; looked for "
+        f"{', '.join(str(p) for p in tried)}. Give an absolute path, e.g. "
+        "VIEWS = Path(__file__).parent.parent / 'views'"
+    )
 
 
 def _settings_dict(settings: ModuleType | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -463,8 +485,10 @@ def configure(settings: ModuleType | Mapping[str, Any] | None = None, /, **overr
     """Build a Mail from *settings* (a config module or mapping) and make it current.
 
     Reads MAILERS, MAILER, MAILER_DEFAULT_OPTIONS, MESSAGE_ID_DOMAIN, QUEUE and QUEUE_*
-    (send_later: "immediate", "stub", a redis:// URL or a dramatiq Broker), VIEWS (the
-    templates folder), PROTOCOL and HOST (the ``url()`` template helper), TEMPLATE_GLOBALS,
+    (send_later: "immediate", "stub", a redis:// or amqp:// URL or a dramatiq Broker;
+    with a broker, the library's send actor is declared now), VIEWS (the templates
+    folder; relative to the settings module's folder or a package above it), PROTOCOL
+    and HOST (the ``url()`` template helper), TEMPLATE_GLOBALS,
     CSS_INLINING (default on) and TEMPLATES_AUTO_RELOAD (default: on unless APP_ENV is
     "prod"); keyword overrides use the same upper-case names. Every problem is a
     ConfigError naming the key. Returns the Mail (``mail.mailer``, ``mail.mailers[...]``).
@@ -523,6 +547,14 @@ def send(message: Sendable, *, via: str | None = None, mail: Mail | None = None)
     return (mail or current_mail()).send(message, via=via)
 
 
-def send_later(message: Sendable, *, via: str | None = None, mail: Mail | None = None) -> None:
-    """Queue *message* for a worker through the current Mail (or *mail*)."""
-    (mail or current_mail()).send_later(message, via=via)
+def send_later(
+    message: Sendable,
+    *,
+    via: str | None = None,
+    delay: float | dt.timedelta | None = None,
+    at: dt.datetime | None = None,
+    mail: Mail | None = None,
+) -> None:
+    """Queue *message* for a worker through the current Mail (or *mail*); see
+    ``Mail.send_later`` (*delay* / *at* schedule it)."""
+    (mail or current_mail()).send_later(message, via=via, delay=delay, at=at)

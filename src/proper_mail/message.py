@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .adapters.base import new_stamp
 from .core.compose import AddressInput, inline_part
 from .core.records import Alternative, Attachment, Message, SendResult, Stamp
 from .core.templates import Bodies, choose_bodies, template_paths
 from .errors import MessageError
-from .mail import Mail, compose, configured_mail, current_mail, new_stamp
-from .serialization import EmailMessageDict, dump_message
+from .mail import Mail, compose, configured_mail, current_mail
+from .tasks.serialization import EmailMessageDict, dump_message
 
 __all__ = ["EmailMessage"]
 
@@ -244,15 +245,22 @@ class EmailMessage:
     # -- sending -----------------------------------------------------------------------
 
     def send_later(
-        self, *, via: str | None = None, mail: Mail | None = None, **options: Any
+        self,
+        *,
+        via: str | None = None,
+        delay: float | dt.timedelta | None = None,
+        at: dt.datetime | None = None,
+        mail: Mail | None = None,
+        **options: Any,
     ) -> None:
         """Update with *options*, render, and queue for a worker (the guide, 6.2).
 
-        The app's BaseEmail may override this with the guide's version, which calls its
-        own ``send_email_task``.
+        *delay* (seconds or a timedelta) or *at* (an aware datetime) schedule it. The
+        app's BaseEmail may override this with the guide's version, which calls its own
+        ``send_email_task``.
         """
         self.update(**options)
-        (mail or current_mail()).send_later(self, via=via)
+        (mail or current_mail()).send_later(self, via=via, delay=delay, at=at)
 
     def send(
         self, *, via: str | None = None, mail: Mail | None = None, **options: Any

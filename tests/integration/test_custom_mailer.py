@@ -132,6 +132,9 @@ def test_via_routes_to_another_mailer_past_the_custom_one() -> None:
 
 @pytest.mark.usefixtures("resend")
 def test_a_provider_error_is_not_silent() -> None:
-    """A 500 from the provider raises (the recipe's raise_for_status)."""
-    with pytest.raises(httpx.HTTPStatusError):
+    """A 500 from the provider raises a DeliveryError whose cause is the recipe's
+    raise_for_status() error (mapped by BaseMailer.classify, permanent by default)."""
+    with pytest.raises(proper_mail.PermanentDeliveryError, match="HTTPStatusError") as caught:
         EmailMessage(to="a@example.com", body="fail-me").send()
+
+    assert isinstance(caught.value.__cause__, httpx.HTTPStatusError)

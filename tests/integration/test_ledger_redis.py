@@ -11,7 +11,7 @@ import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from proper_mail.tasks.ledger import RedisLedger
+from proper_mail.tasks.ledger import _SETTLE_SHA, RedisLedger
 from proper_mail.tasks.queue import build_broker
 from tests.integration.test_queue_redis import REDIS_URL, redis_or_skip
 
@@ -77,6 +77,9 @@ def test_threads_share_the_ledger_over_connections_of_their_own(
     ledger = RedisLedger(client, namespace=namespace)
     errors: list[BaseException] = []
     connections: dict[int, set[int]] = {}
+    # Every thread lives until all are done: a finished thread gives its connection back
+    # to the pool, and a later thread could take it.
+    all_done = threading.Barrier(8)
 
     def work(t: int) -> None:
         try:
@@ -85,6 +88,8 @@ def test_threads_share_the_ledger_over_connections_of_their_own(
                 connections.setdefault(t, set()).add(ledger._connection().call("CLIENT", "ID"))
         except BaseException as e:  # reported below
             errors.append(e)
+        finally:
+            all_done.wait(timeout=30)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
     for thread in threads:
@@ -127,7 +132,7 @@ def test_a_flushed_script_cache_is_refilled(client: redis.Redis, namespace: str)
     after_refill = calls(client)
 
     assert ledger.done("<a@example.com>") == {"x@example.com", "y@example.com", "z@example.com"}
-    assert client.script_exists(ledger._script_sha) == [True]
+    assert client.script_exists(_SETTLE_SHA) == [True]
     # flushed: EVALSHA refused, then EVAL; refilled: EVALSHA alone again
     assert (after_flush["evalsha"] - before["evalsha"], after_flush["eval"] - before["eval"]) == (
         1,

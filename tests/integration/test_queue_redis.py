@@ -64,7 +64,7 @@ def env(make_smtp_server: SMTPServerFactory) -> Iterator[dict[str, Any]]:
     from tests.integration import worker_app
 
     mail = Mail.from_settings(worker_app.settings())
-    _ = mail.queue.send_task
+
     yield {
         "client": client,
         "namespace": namespace,

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -25,7 +25,7 @@ from proper_mail import (
     LedgerUnavailable,
     Mail,
     Message,
-    MessageTooLarge,
+    PayloadTooLarge,
     PermanentDeliveryError,
     RecipientStatus,
     SendResult,
@@ -36,9 +36,9 @@ from proper_mail import (
 from proper_mail.core.compose import compose
 from proper_mail.core.mime import envelope_of
 from proper_mail.core.records import Stamp
-from proper_mail.serialization import dump_message, load_message
 from proper_mail.tasks import GiveUp
-from proper_mail.tasks.ledger import MemoryLedger, RedisLedger
+from proper_mail.tasks.ledger import Claim, MemoryLedger, RedisLedger
+from proper_mail.tasks.serialization import dump_message, load_message
 from tests.strategies import compose_fields
 
 STAMP = Stamp(dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC), "t")
@@ -117,7 +117,7 @@ def stub() -> Iterator[tuple[Mail, dramatiq.Worker]]:
     given_up.clear()
     broker = mail.queue.broker
     assert broker is not None
-    _ = mail.queue.send_task  # declare the actor before the worker starts
+
     worker = dramatiq.Worker(broker, worker_timeout=50)
     worker.start()
     yield mail, worker
@@ -215,31 +215,27 @@ def test_unknown_via_fails_at_the_call_site(stub: tuple[Mail, dramatiq.Worker]) 
 
 
 def test_the_payload_size_is_capped(stub: tuple[Mail, dramatiq.Worker]) -> None:
-    """A payload over QUEUE_MAX_PAYLOAD raises MessageTooLarge at enqueue."""
+    """A payload over QUEUE_MAX_PAYLOAD raises PayloadTooLarge (a MessageError) at enqueue,
+    before any JSON is built."""
     mail = Mail.from_settings(settings_for("immediate", QUEUE_MAX_PAYLOAD=10_000))
 
-    with pytest.raises(MessageTooLarge, match="over 10000 bytes"):
+    with pytest.raises(PayloadTooLarge, match=r"over QUEUE_MAX_PAYLOAD \(10000 bytes\)"):
         mail.send_later(mail.compose(to="a@example.com", body="x" * 20_000))
 
 
 def test_the_payload_holds_no_credentials(stub: tuple[Mail, dramatiq.Worker]) -> None:
     """Queued via the SMTP mailer: the payload names the alias, never host or password."""
-    mail, _ = stub
-    sent: list[str] = []
-    queue = mail.queue
-    original = queue.encode
+    mail = Mail.from_settings(settings_for("stub"))  # no worker: the message stays queued
+    broker = mail.queue.broker
+    assert isinstance(broker, StubBroker)
 
-    def spy(kwargs: dict[str, Any]) -> str:
-        sent.append(original(kwargs))
-        return sent[-1]
+    EmailMessage(to="a@example.com", body="x").send_later(via="smtp", mail=mail)
 
-    queue.encode = spy  # type: ignore[method-assign]
-
-    EmailMessage(to="a@example.com", body="x").send_later(via="smtp")
-
-    assert '"via":"smtp"' in sent[0]
-    assert "hunter2-smtp" not in sent[0]
-    assert "127.0.0.1" not in sent[0]
+    sent = broker.queues["emails"].get_nowait().decode()
+    assert '"via":"smtp"' in sent
+    assert "hunter2-smtp" not in sent
+    assert "127.0.0.1" not in sent
+    mail.close()
 
 
 def test_immediate_mode_round_trips_through_json() -> None:
@@ -289,13 +285,15 @@ def closed_port() -> int:
 
 
 class CountingLedger(RedisLedger):
-    """A RedisLedger that counts its reads (each attempt reads once)."""
+    """A RedisLedger that counts its claims (each attempt claims once)."""
 
     reads = 0
 
-    def done(self, message_id: str) -> set[str]:
+    def claim(
+        self, message_id: str, recipients: Sequence[str], token: str, lease_seconds: float
+    ) -> Claim:
         self.reads += 1
-        return super().done(message_id)
+        return super().claim(message_id, recipients, token, lease_seconds)
 
 
 def test_an_unreachable_ledger_sends_nothing_and_is_retried(
@@ -322,9 +320,11 @@ def test_an_unreachable_ledger_sends_nothing_and_is_retried(
 
 
 class WriteFailingLedger(MemoryLedger):
-    """Reads work, writes fail (Redis went away between the check and the record)."""
+    """Claims work, settling fails (Redis went away between the claim and the settle)."""
 
-    def record(self, message_id: str, recipients: Iterable[str]) -> None:
+    def settle(
+        self, message_id: str, done: Iterable[str], claimed: Iterable[str], token: str
+    ) -> None:
         raise LedgerUnavailable("the idempotency ledger could not be written: ConnectionError")
 
 
@@ -389,15 +389,25 @@ def test_logs_name_the_message_not_the_people(caplog: pytest.LogCaptureFixture) 
     assert not any("secret" in line.lower() for line in info + debug)
 
 
-def test_retry_after_sets_the_delay() -> None:
-    """A server's Retry-After (here 120 s) becomes the retry delay."""
+def test_immediate_mode_raises_a_transient_failure_to_the_caller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """QUEUE=immediate retries nothing: a 421 is raised to the caller, and the log line
+    says so (it does not claim a retry)."""
+    given_up.clear()
     mail = Mail.from_settings(settings_for("immediate"))
     ScriptedMailer.script = ["retry-after"]
 
-    with pytest.raises(dramatiq.Retry) as caught:
-        mail.queue.deliver(dump_message(mail.compose(to="a@example.com", body="x")), via="scripted")
+    with (
+        caplog.at_level(logging.WARNING, logger="proper_mail.tasks"),
+        pytest.raises(TransientDeliveryError, match="421"),
+    ):
+        mail.send_later(mail.compose(to="a@example.com", body="x"), via="scripted")
 
-    assert caught.value.delay == 120_000
+    assert "retrying" not in caplog.text
+    assert "immediate mode: raised to the caller, not retried" in caplog.text
+    assert "via scripted" in caplog.text
+    assert given_up == []
 
 
 def test_an_expired_message_is_dropped_and_reported() -> None:

@@ -414,13 +414,31 @@ def test_a_refused_connection_is_transient() -> None:
 
 
 def test_size_is_checked_before_mail_from(make_smtp_server: SMTPServerFactory) -> None:
-    """A message over the server's SIZE raises MessageTooLarge and is never sent."""
+    """A message over the server's SIZE raises MessageTooLarge (a PermanentDeliveryError
+    with the size and the limit) and is never sent."""
     server = make_smtp_server(data_size_limit=2000)
 
-    with mailer_for(server) as mailer, pytest.raises(MessageTooLarge, match="at most 2000 bytes"):
+    with mailer_for(server) as mailer, pytest.raises(MessageTooLarge, match="at most 2000") as e:
         mailer.deliver(message(body="x" * 5000))
 
+    assert isinstance(e.value, PermanentDeliveryError)
+    assert (e.value.limit, e.value.code) == (2000, 552)
+    assert e.value.size is not None
+    assert e.value.size > 5000
     assert server.messages == []
+
+
+def test_a_552_after_data_is_message_too_large(make_smtp_server: SMTPServerFactory) -> None:
+    """The server's own size refusal after DATA is the same MessageTooLarge as the
+    client's SIZE check, and fail_silently swallows it like any delivery error."""
+    server = make_smtp_server(faults=Faults(data_reply="552 5.3.4 Message too big"))
+
+    with mailer_for(server) as mailer, pytest.raises(MessageTooLarge, match="552"):
+        mailer.deliver(message())
+    with mailer_for(server, fail_silently=True) as quiet:
+        sent = quiet.send_now(message())
+
+    assert sent == 0
 
 
 def test_smtputf8_is_used_when_needed(make_smtp_server: SMTPServerFactory) -> None:
@@ -561,8 +579,9 @@ def test_threads_share_one_mailer_without_interleaving(smtp_server: SMTPTestServ
     assert smtp_server.connections <= 4
 
 
-def test_a_hand_built_stdlib_message_is_sent_as_is(smtp_server: SMTPTestServer) -> None:
-    """The guide's 5.3 workaround 3: envelope from the headers, Bcc removed from the data."""
+def test_a_hand_built_stdlib_message_is_sent_as_a_record(smtp_server: SMTPTestServer) -> None:
+    """The guide's 5.3 workaround 3: the stdlib message becomes a record at the edge;
+    envelope from its headers, Bcc removed from the data, inline image kept."""
     built = email.message.EmailMessage()
     built["From"] = "MyApp <no-reply@example.com>"
     built["To"] = "Alice <alice@example.com>, bob@example.com"
@@ -638,4 +657,6 @@ def test_lines_starting_with_dots_arrive_intact(smtp_server: SMTPTestServer) -> 
     first, second, third = smtp_server.messages
     assert first.data == to_bytes(with_dots)
     assert second.data == to_bytes(with_file)
-    assert third.data == built.as_bytes(policy=email.policy.SMTP)
+    parsed = email.message_from_bytes(third.data, policy=email.policy.default)
+    assert isinstance(parsed, email.message.EmailMessage)
+    assert parsed.get_content().replace("\r\n", "\n") == ".starts with a dot\n.\n"

@@ -35,7 +35,8 @@ def settings() -> dict[str, object]:
                 "username": "user",
                 "password": os.environ["PM_TEST_SMTP_PASSWORD"],
                 "allow_cleartext_auth": True,
-                "timeout": 10,
+                "timeout": 3,
+                "send_timeout": 3,
                 "max_connections": 4,
             },
             "api": {"type": ApiMailer, "api_key": os.environ["PM_TEST_API_KEY"]},
@@ -49,10 +50,11 @@ def settings() -> dict[str, object]:
         "QUEUE_MIN_BACKOFF": 0.1,
         "QUEUE_MAX_BACKOFF": 0.5,
         "QUEUE_MAX_RETRIES": 3,
+        # Leases of max(3, 2 x send_timeout) = 6 s: a killed worker's claims free up fast.
+        "QUEUE_CLAIM_TTL": 3,
     }
 
 
 if "PM_TEST_REDIS_URL" in os.environ:
     mail = configure(settings())
-    send_task = mail.queue.send_task
     broker = mail.queue.broker

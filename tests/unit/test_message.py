@@ -19,7 +19,7 @@ from proper_mail import (
     ToMemoryMailer,
     configure,
 )
-from proper_mail.serialization import load_message
+from proper_mail.tasks.serialization import load_message
 
 SETTINGS: dict[str, Any] = {
     "MAILERS": {

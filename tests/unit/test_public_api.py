@@ -33,8 +33,11 @@ def test_message_errors_are_value_errors() -> None:
     [
         errors.InvalidAddress("to", "a@b, c@d", "one string is one address"),
         errors.InvalidHeader("headers", "X\nY", "CR, LF or NUL"),
-        errors.MessageTooLarge("message", 10_000_000, "over the 5 MB limit"),
-        errors.TransientDeliveryError("451 try again later"),
+        errors.PayloadTooLarge("message", 10_000_000, "over the 5 MB limit"),
+        errors.MessageTooLarge("DATA end: 552 too big", size=7_000_000, limit=5_000_000),
+        errors.TransientDeliveryError("451 try again later", code=451, retry_after=30.0),
+        errors.QueueUnavailable("the queue at redis://127.0.0.1:6379/0 could not take it"),
+        errors.MessageInFlight("another worker is sending it", retry_after=12.5),
         errors.PermanentDeliveryError("550 no such user"),
         errors.ConfigError("Unknown mailer 'x'. Available mailers: a, b"),
         errors.SerializationError("missing key 'to' @ $.to"),
@@ -47,6 +50,13 @@ def test_errors_pickle_with_their_fields(error: errors.ProperMailError) -> None:
     assert type(restored) is type(error)
     assert str(restored) == str(error)
     assert vars(restored) == vars(error)
+
+
+def test_a_size_refusal_is_permanent_whichever_side_found_it() -> None:
+    """MessageTooLarge is a PermanentDeliveryError; the queue's payload cap is a MessageError."""
+    assert issubclass(errors.MessageTooLarge, errors.PermanentDeliveryError)
+    assert issubclass(errors.PayloadTooLarge, errors.MessageError)
+    assert not issubclass(errors.MessageTooLarge, errors.MessageError)
 
 
 def test_long_values_are_shortened_in_messages() -> None:

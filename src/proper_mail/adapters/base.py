@@ -1,123 +1,173 @@
-"""BaseMailer: the seam every backend (SMTP, console, memory, HTTP providers) fits.
+"""BaseMailer: the one port every backend (SMTP, console, memory, HTTP providers) fits.
 
-Two levels, pick one to override:
+A mailer implements ``deliver(message: Message) -> SendResult`` and nothing else, the way
+an httpx transport implements ``handle_request``: one validated record in, one status
+per envelope recipient out. Everything else is built around that port, here, once:
 
-- ``send_now(*messages) -> int``: the guide's 7.5 seam. A custom backend receives
-  ``EmailMessageDict``s (``message["to"]``, ``message["body"]`` ...), calls
-  ``self.render(message)`` for the MIME, and returns how many it sent.
-- ``deliver(message) -> SendResult``: the rich seam the bundled mailers use: one
-  validated ``Message`` record in, per-recipient statuses out. HTTP provider mailers
-  fit here too (build a request from the record, parse the response into a result).
-
-Each level is written in terms of the other, so overriding either one is enough.
+- ``send_now(*messages)``: the guide's batch call. It takes anything ``Sendable`` (a
+  record, an email class, an ``EmailMessageDict``, a hand-built stdlib message), turns
+  each into a record at this edge (checked like any other), then calls ``deliver``.
+- The guide's 7.5 recipe, a subclass that overrides ``send_now(*EmailMessageDict)``
+  instead, works through the default ``deliver``: the record is handed to it as an
+  ``EmailMessageDict`` that ``render()`` turns back into MIME without a second parse.
+- Exceptions that are not ours, raised by any mailer's ``deliver`` or ``send_now``
+  (an ``httpx.HTTPStatusError`` from a custom mailer), are mapped in one place, by the
+  mailer's ``classify(error)``, into a ``DeliveryError`` that keeps its cause. Override
+  ``classify`` to mark your client's errors transient or permanent.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import email.message
-import email.policy
-from collections.abc import Iterable
+import functools
+import secrets
+import time
+from collections.abc import Callable, Mapping
 from email.policy import Policy
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
-from ..core.addresses import prep_address
-from ..core.compose import parse_addresses
 from ..core.mime import DEFAULT_POLICY, envelope_of, to_mime
-from ..core.records import Envelope, Message, RecipientState, RecipientStatus, SendResult
-from ..errors import ConfigError, DeliveryError, MessageError, ProperMailError
-from ..serialization import EmailMessageDict, dump_message, load_message
+from ..core.parse import parse_mime
+from ..core.records import Envelope, Message, RecipientState, RecipientStatus, SendResult, Stamp
+from ..errors import (
+    ConfigError,
+    DeliveryError,
+    MessageError,
+    PermanentDeliveryError,
+    ProperMailError,
+    TransientDeliveryError,
+)
 
 __all__ = [
     "BaseMailer",
-    "MessageLike",
+    "Composable",
+    "DictCodec",
+    "Sendable",
     "all_sent",
-    "as_record",
-    "envelope_of_mime",
-    "without_bcc",
+    "new_stamp",
 ]
 
-#: What ``send_now`` and ``render`` accept.
-MessageLike = Message | EmailMessageDict | email.message.EmailMessage
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def as_record(message: Message | EmailMessageDict) -> Message:
-    """Return *message* as a validated Message record (loading an EmailMessageDict)."""
-    if isinstance(message, Message):
-        return message
-    if isinstance(message, dict):
-        return load_message(message)
-    raise MessageError("message", type(message).__name__, "expected a Message or EmailMessageDict")
+@runtime_checkable
+class Composable(Protocol):
+    """**Protocol:** anything with ``to_message()``: the guide's EmailMessage classes."""
+
+    def to_message(self, mail: Any = None) -> Message:
+        """Compose (and render) the Message record, with *mail*'s defaults and templates
+        (None: the current Mail's)."""
+        ...
+
+
+#: What the sending functions take: a record, an email class instance, an
+#: ``EmailMessageDict`` (a mapping), or a hand-built ``email.message.Message``.
+Sendable = Message | Composable | email.message.Message | Mapping[str, Any]
+
+
+class DictCodec(Protocol):
+    """**Protocol:** turns records into ``EmailMessageDict``s and back.
+
+    The composition root gives mailers the one converter (``proper_mail.tasks``) through
+    ``BaseMailer.bind``: adapters never import tasks.
+    """
+
+    def dump(self, message: Message) -> Mapping[str, Any]:
+        """The EmailMessageDict of *message*."""
+        ...
+
+    def load(self, data: Mapping[str, Any]) -> Message:
+        """The Message in *data* (SerializationError or MessageError when it is bad)."""
+        ...
+
+
+def new_stamp() -> Stamp:
+    """Return a Stamp for a new message: now (UTC, whole seconds) and a unique token."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return Stamp(date=now, token=f"{time.time_ns():x}.{secrets.token_hex(8)}")
+
+
+class _RecordDict(dict[str, Any]):
+    """An EmailMessageDict made from a record, carrying that record along, so that the
+    guide's ``self.render(message)`` never parses back what was just dumped."""
+
+    record: Message
+
+
+def _mapping_errors[F: Callable[..., Any]](fn: F) -> F:
+    """Wrap a mailer method so exceptions that are not ours go through ``classify``."""
+
+    @functools.wraps(fn)
+    def mapped(self: BaseMailer, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except ProperMailError:
+            raise
+        except Exception as e:
+            raise self.classify(e) from e
+
+    mapped.__proper_mail_mapped__ = True  # type: ignore[attr-defined]
+    return cast("F", mapped)
 
 
 class BaseMailer:
-    """Base class of mailers: render messages, and send them.
+    """Base class of mailers: one port, ``deliver(message) -> SendResult``.
 
-    **Protocol:** override ``send_now(*messages) -> int`` (the guide's recipe) or
-    ``deliver(message) -> SendResult``. Keyword-only constructor arguments only: the
-    MAILERS config passes every key but ``type`` to the constructor.
+    **Protocol:** override ``deliver(message: Message) -> SendResult`` (or, the guide's
+    7.5 way, ``send_now(*messages: EmailMessageDict) -> int``). Keyword-only
+    constructor arguments: the MAILERS config passes every key but ``type`` to the
+    constructor. Optionally override ``classify(error)``.
 
     Attributes:
         policy: the email policy used to render; ``email.policy.SMTPUTF8`` keeps
             Unicode addresses and headers (the guide, 9).
-        fail_silently: swallow delivery errors (``send_now`` then returns a lower count).
+        fail_silently: ``send_now`` and ``send()`` swallow delivery errors (``send_now``
+            then returns a lower count). A queued message is never swallowed: a worker
+            reports every failure.
         alias: the name this mailer has in MAILERS ("" when built directly).
     """
 
     policy: ClassVar[Policy] = DEFAULT_POLICY
+    _recipe: ClassVar[bool] = False  # overrides send_now, not deliver: the guide's 7.5
 
     def __init__(self, *, fail_silently: bool = False) -> None:
         self.fail_silently = fail_silently
         self.alias = ""
+        self._codec: DictCodec | None = None
 
-    def render(self, message: MessageLike) -> email.message.EmailMessage:
-        """Return *message* as a stdlib EmailMessage, MIME built by the core."""
-        if isinstance(message, email.message.EmailMessage):
-            return message
-        return to_mime(as_record(message), self.policy)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("deliver", "send_now"):
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "__proper_mail_mapped__", False):
+                setattr(cls, name, _mapping_errors(method))
+        if "deliver" in cls.__dict__:
+            cls._recipe = False
+        elif "send_now" in cls.__dict__:
+            cls._recipe = True
 
-    def send_now(self, *messages: MessageLike) -> int:
-        """Send *messages* now, in order; return how many were sent.
+    def bind(self, alias: str, codec: DictCodec) -> None:
+        """Called by the Mail that owns this mailer: its name in MAILERS, and the
+        EmailMessageDict codec (for ``send_now`` with dicts and the guide's recipe)."""
+        self.alias = alias
+        self._codec = codec
 
-        Every message is attempted. When some fail and ``fail_silently`` is off, the
-        first failure is raised after the batch, with ``.results`` holding the outcome
-        of each message, so nothing is lost or sent twice by a caller retrying blindly.
-        """
-        results = self.send_many(messages)
-        return self._count(results)
-
-    def send_many(
-        self, messages: Iterable[MessageLike]
-    ) -> tuple[SendResult | ProperMailError, ...]:
-        """Send *messages*; return each one's SendResult, or the DeliveryError it raised."""
-        outcomes: list[SendResult | ProperMailError] = []
-        for message in messages:
-            try:
-                if isinstance(message, email.message.EmailMessage):
-                    outcomes.append(self.deliver_mime(message))
-                else:
-                    outcomes.append(self.deliver(as_record(message)))
-            except DeliveryError as e:
-                outcomes.append(e)
-        return tuple(outcomes)
-
-    def _count(self, outcomes: tuple[SendResult | ProperMailError, ...]) -> int:
-        failures = [o for o in outcomes if isinstance(o, ProperMailError)]
-        if failures and not self.fail_silently:
-            first = failures[0]
-            first.results = outcomes
-            raise first
-        return sum(1 for o in outcomes if isinstance(o, SendResult) and o.sent)
+    # -- the port ----------------------------------------------------------------------
 
     def deliver(self, message: Message) -> SendResult:
-        """Send one validated record; return per-recipient statuses.
+        """Send one validated record; return one status per envelope recipient.
 
-        The default goes through ``send_now`` with the EmailMessageDict, for mailers
-        written the guide's way; it reports every recipient as sent when it counts 1.
+        Override this. The default serves the guide's 7.5 recipe: it hands the record
+        to the subclass's ``send_now`` as an EmailMessageDict and reports every
+        recipient sent when it counts 1 (failed when it counts 0: ``fail_silently``).
         """
-        if type(self).send_now is BaseMailer.send_now:
-            raise ConfigError(f"{type(self).__name__} must override send_now() or deliver()")
-        envelope = envelope_of(message, self.policy)
-        sent = self.send_now(dump_message(message))
+        if not self._recipe:
+            raise ConfigError(f"{type(self).__name__} must override deliver() (or send_now())")
+        envelope = self.envelope(message)
+        data = _RecordDict(self._dict_codec("send_now").dump(message))
+        data.record = message
+        sent = self.send_now(data)
         state: RecipientState = "sent" if sent else "failed"
         return SendResult(
             message_id=message.message_id,
@@ -125,11 +175,78 @@ class BaseMailer:
             recipients=tuple(RecipientStatus(a, state) for a in envelope.recipients),
         )
 
-    def deliver_mime(self, message: email.message.EmailMessage) -> SendResult:
-        """Send a stdlib EmailMessage assembled by hand (the guide's 5.3, workaround 3)."""
-        raise ConfigError(
-            f"{type(self).__name__} cannot send a hand-built email.message.EmailMessage"
+    def classify(self, error: Exception) -> DeliveryError:
+        """Return the DeliveryError for an exception that is not ours (the one place a
+        mailer's foreign errors are mapped; the caller chains *error* as the cause).
+
+        The default: timeouts and connection errors are transient, anything else is
+        permanent, so it is reported instead of retried blindly. Override it to mark your
+        client's errors, e.g. an HTTP 429 or 5xx transient and other 4xx permanent.
+        """
+        what = f"{type(self).__name__}: {type(error).__name__}: {_short(str(error))}"
+        if isinstance(error, TimeoutError | ConnectionError):
+            return TransientDeliveryError(what)
+        return PermanentDeliveryError(what)
+
+    # -- around the port -----------------------------------------------------------------
+
+    def send_now(self, *messages: Sendable) -> int:
+        """Send *messages* now, in order; return how many were sent.
+
+        Each message becomes a record first, so a malformed one raises (MessageError)
+        before anything is sent. Every message is attempted; when some fail and
+        ``fail_silently`` is off, the first failure is raised after the batch, with
+        ``.results`` holding the outcome of each, so a caller never resends blindly.
+        """
+        records = [self.record_of(m) for m in messages]
+        outcomes: list[SendResult | ProperMailError] = []
+        for record in records:
+            try:
+                outcomes.append(self.deliver(record))
+            except DeliveryError as e:
+                outcomes.append(e)
+        failures = [o for o in outcomes if isinstance(o, ProperMailError)]
+        if failures and not self.fail_silently:
+            first = failures[0]
+            first.results = tuple(outcomes)
+            raise first
+        return sum(1 for o in outcomes if isinstance(o, SendResult) and o.sent)
+
+    def record_of(self, message: Sendable) -> Message:
+        """Return *message* as a validated Message record (the edge of every mailer)."""
+        if isinstance(message, Message):
+            return message
+        if isinstance(message, _RecordDict):
+            return message.record
+        if isinstance(message, email.message.Message):
+            return parse_mime(message, stamp=new_stamp())
+        if isinstance(message, Mapping):
+            return self._dict_codec("an EmailMessageDict").load(message)
+        if isinstance(message, Composable):
+            return message.to_message()
+        raise MessageError(
+            "message",
+            type(message).__name__,
+            "expected a Message, an EmailMessage, an EmailMessageDict or an "
+            "email.message.EmailMessage",
         )
+
+    def render(self, message: Sendable) -> email.message.EmailMessage:
+        """Return *message* as a stdlib EmailMessage, the MIME built by the core."""
+        return to_mime(self.record_of(message), self.policy)
+
+    def envelope(self, message: Message) -> Envelope:
+        """The SMTP envelope of *message* under this mailer's policy (Bcc included)."""
+        return envelope_of(message, self.policy)
+
+    def _dict_codec(self, what: str) -> DictCodec:
+        if self._codec is None:
+            raise ConfigError(
+                f"{type(self).__name__} was built directly, so it cannot read or write "
+                f"{what}: pass Message records, or build the mailer through MAILERS / "
+                "proper_mail.Mail(mailers=...)"
+            )
+        return self._codec
 
     def close(self) -> None:
         """Release connections and other resources (a no-op unless the mailer has any)."""
@@ -141,45 +258,8 @@ class BaseMailer:
         self.close()
 
 
-def envelope_of_mime(message: email.message.EmailMessage, policy: Policy) -> Envelope:
-    """Return the envelope of a hand-built stdlib message: Sender/From, To + Cc + Bcc.
-
-    Every address is re-checked with our strict parser and prepared with prep_address.
-    """
-    force_ascii = not getattr(policy, "utf8", False)
-    modern = (
-        message
-        if isinstance(message.policy, email.policy.EmailPolicy)
-        else email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
-    )
-    senders = _header_addresses(modern, "Sender") or _header_addresses(modern, "From")
-    if not senders:
-        raise MessageError("from_email", None, "the message has no From (or Sender) header")
-    seen: dict[str, None] = {}
-    for name in ("To", "Cc", "Bcc"):
-        for address in _header_addresses(modern, name):
-            seen.setdefault(prep_address(address, force_ascii), None)
-    if not seen:
-        raise MessageError("to", (), "the message has no recipients (To, Cc and Bcc are empty)")
-    return Envelope(prep_address(senders[0], force_ascii), tuple(seen))
-
-
-def _header_addresses(message: email.message.EmailMessage, name: str) -> list[str]:
-    found: list[str] = []
-    for header in message.get_all(name, []):
-        for address in getattr(header, "addresses", ()):
-            found.extend(str(a) for a in parse_addresses(name.lower(), address.addr_spec))
-    return found
-
-
-def without_bcc(message: email.message.EmailMessage) -> email.message.EmailMessage:
-    """Return a copy of *message* without its Bcc header (Bcc is envelope only)."""
-    if message["Bcc"] is None:
-        return message
-    copy = email.message_from_bytes(message.as_bytes(), policy=message.policy)
-    assert isinstance(copy, email.message.EmailMessage)
-    del copy["Bcc"]
-    return copy
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def all_sent(message_id: str, alias: str, envelope: Envelope) -> SendResult:

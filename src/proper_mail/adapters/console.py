@@ -7,9 +7,9 @@ import sys
 import threading
 from typing import TextIO
 
-from ..core.mime import envelope_of, to_bytes, to_mime
+from ..core.mime import to_bytes, to_mime
 from ..core.records import Envelope, Message, SendResult
-from .base import BaseMailer, all_sent, envelope_of_mime, without_bcc
+from .base import BaseMailer, all_sent
 
 __all__ = ["ToConsoleMailer", "format_readable"]
 
@@ -33,24 +33,13 @@ class ToConsoleMailer(BaseMailer):
 
     def deliver(self, message: Message) -> SendResult:
         """Print *message*; every recipient is reported sent."""
-        envelope = envelope_of(message, self.policy)
+        envelope = self.envelope(message)
         if self.raw:
             text = to_bytes(message, self.policy).decode("utf-8").replace("\r\n", "\n")
         else:
             text = format_readable(to_mime(message, self.policy), envelope)
         self._write(text)
         return all_sent(message.message_id, self.alias, envelope)
-
-    def deliver_mime(self, message: email.message.EmailMessage) -> SendResult:
-        """Print a hand-built stdlib message."""
-        envelope = envelope_of_mime(message, self.policy)
-        visible = without_bcc(message)
-        if self.raw:
-            text = visible.as_bytes(policy=self.policy).decode("utf-8").replace("\r\n", "\n")
-        else:
-            text = format_readable(visible, envelope)
-        self._write(text)
-        return all_sent(str(message.get("Message-ID", "")), self.alias, envelope)
 
     def _write(self, text: str) -> None:
         stream = self.stream or sys.stdout

@@ -6,9 +6,9 @@ import email.message
 import threading
 from typing import Any
 
-from ..core.mime import envelope_of, to_mime
+from ..core.mime import to_mime
 from ..core.records import Envelope, Message, SendResult
-from .base import BaseMailer, all_sent, envelope_of_mime, without_bcc
+from .base import BaseMailer, all_sent
 
 __all__ = ["OutboxMessage", "ToMemoryMailer"]
 
@@ -37,8 +37,8 @@ class ToMemoryMailer(BaseMailer):
         outbox: the rendered messages, stdlib ``email.message.EmailMessage`` objects
             (``email["Subject"]``, ``email.get_body(("plain", "html")).get_content()``).
             Bcc is not in them, as on the wire.
-        sent: the Message records, for what rendering hides (``sent[-1].bcc``);
-            hand-built stdlib messages have no record and are not in it.
+        sent: the Message records, for what rendering hides (``sent[-1].bcc``), in
+            the same order as the outbox.
         envelopes: the SMTP envelope of each outbox entry, Bcc recipients included.
     """
 
@@ -51,21 +51,13 @@ class ToMemoryMailer(BaseMailer):
 
     def deliver(self, message: Message) -> SendResult:
         """Render and store *message*; every recipient is reported sent."""
-        envelope = envelope_of(message, self.policy)
+        envelope = self.envelope(message)
         rendered = to_mime(message, self.policy, OutboxMessage)
         with self._lock:
             self.outbox.append(rendered)
             self.sent.append(message)
             self.envelopes.append(envelope)
         return all_sent(message.message_id, self.alias, envelope)
-
-    def deliver_mime(self, message: email.message.EmailMessage) -> SendResult:
-        """Store a hand-built stdlib message, its Bcc moved to the envelope."""
-        envelope = envelope_of_mime(message, self.policy)
-        with self._lock:
-            self.outbox.append(without_bcc(message))
-            self.envelopes.append(envelope)
-        return all_sent(str(message.get("Message-ID", "")), self.alias, envelope)
 
     def clear(self) -> None:
         """Empty the outbox (and the records and envelopes beside it)."""

@@ -6,36 +6,46 @@ Beyond the guide's option table (7.3):
   does not); ``ssl_cafile`` trusts a private CA. STARTTLS configured but not offered is
   an error before MAIL FROM, never a plaintext fallback. Credentials are never sent
   over a cleartext connection unless ``allow_cleartext_auth=True``.
-- ``timeout`` is 30 s by default, never None: every socket operation has a deadline.
-- One ``send_now`` call with many messages uses one connection. Connections are kept
-  open between calls up to ``idle_timeout``; a dropped one is noticed and reopened; a
-  failed transaction is followed by RSET. Threads share up to ``max_connections``
-  connections and never interleave commands on one.
+- ``timeout`` (30 s) bounds every socket operation, and ``send_timeout`` (120 s) bounds
+  a whole message, connecting included: a server that drips a byte a second cannot
+  hold a send longer than that.
+- Connections are pooled: kept open between messages up to ``idle_timeout``, shared by
+  threads up to ``max_connections`` (never two commands interleaved on one), reopened
+  when dropped; a failed transaction is followed by RSET.
 - Every recipient's fate is reported (smtplib's ``sendmail`` hides partial refusals):
-  2xx sent, 4xx deferred, 5xx rejected. All refused raises.
+  2xx sent, 4xx deferred, 5xx rejected. All refused raises. A 452 "too many recipients"
+  (RFC 5321 4.5.3.1.10, or a 552 at RCPT) sends the rest in further transactions at once.
 - PIPELINING (RFC 2920) is used when the server offers it: MAIL FROM, every RCPT TO and
-  DATA go in one write, and every reply is still checked; a DATA the server accepted
-  although no recipient was is ended with a lone dot, so nothing is sent.
-- Errors are classified: TransientDeliveryError (4xx, disconnects, timeouts, refused
-  connections) or PermanentDeliveryError (5xx, authentication, certificates). The
-  server's SIZE is checked before MAIL FROM (MessageTooLarge). SMTPUTF8 is used when a
-  message needs it and the server offers it.
+  DATA go in one write, and every reply is still checked. A DATA the server accepted
+  although every recipient was refused gets a lone dot; when any reply of the group is
+  unreadable the connection is closed instead, so nothing the server may have taken
+  for a recipient can receive an empty message.
+- Replies are read by our own reader: a reply line of any length is read (its code
+  counts; the text is cut), a reply without a valid code is a protocol error.
+- Errors are classified by pure functions (``reply_error``, ``rcpt_state``,
+  ``data_end_outcome``): TransientDeliveryError (4xx, disconnects, timeouts, refused
+  connections) or PermanentDeliveryError (5xx, authentication, certificates), and
+  MessageTooLarge for a size refusal whichever side found it (SIZE, or a 552).
 - The password never appears in ``repr()``, logs or exception text.
 """
 
 from __future__ import annotations
 
-import email.message
+import io
 import logging
 import smtplib
+import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Literal
 
-from ..core.mime import envelope_of, to_bytes
-from ..core.records import Envelope, Message, RecipientStatus, SendResult
+import attrs
+
+from ..core.mime import to_bytes
+from ..core.records import Envelope, Message, RecipientState, RecipientStatus, SendResult
 from ..errors import (
     ConfigError,
     DeliveryError,
@@ -44,56 +54,174 @@ from ..errors import (
     ProperMailError,
     TransientDeliveryError,
 )
-from .base import BaseMailer, MessageLike, as_record, envelope_of_mime, without_bcc
+from .base import BaseMailer
 
-__all__ = ["SMTPMailer", "map_smtp_errors"]
+__all__ = [
+    "Reply",
+    "SMTPMailer",
+    "data_end_outcome",
+    "dot_stuff",
+    "map_smtp_errors",
+    "parse_reply_line",
+    "rcpt_state",
+    "reply_error",
+]
 
 log = logging.getLogger("proper_mail.smtp")
+
+#: The most of one reply line kept (the rest is read and dropped); RFC 5321 allows 512.
+MAX_REPLY_LINE = 4096
+#: The most lines one multi-line reply may have before it is called malformed.
+MAX_REPLY_LINES = 1000
+_WRITE_CHUNK = 1 << 20
+
+Stage = Literal["MAIL FROM", "RCPT TO", "DATA", "DATA end", "RSET"]
+
+
+# -- pure decisions: replies and their meaning ---------------------------------------
+
+
+@attrs.frozen
+class Reply:
+    """One SMTP reply: its code (None when the server sent no valid one) and text.
+
+    Attributes:
+        code: the three-digit code, or None for a malformed reply (no code, mixed codes
+            across lines, too many lines).
+        text: the reply's text, lines joined by newlines, each cut at MAX_REPLY_LINE.
+    """
+
+    code: int | None
+    text: str
+
+    @property
+    def malformed(self) -> bool:
+        """True when the reply has no valid code: the session can no longer be trusted."""
+        return self.code is None
+
+
+def parse_reply_line(line: bytes) -> tuple[int | None, bool, str]:
+    """Return (code, is_last, text) for one reply line (CRLF stripped, maybe cut).
+
+    The code is None unless the line starts with three digits 2xx-5xx followed by a
+    space, a hyphen (more lines follow) or nothing.
+    """
+    head = line[:3]
+    sep = line[3:4]
+    if len(head) == 3 and head.isdigit() and head[:1] in b"2345" and sep in (b" ", b"-", b""):
+        return int(head), sep != b"-", line[4:].decode("utf-8", "replace").strip()
+    return None, True, line.decode("utf-8", "replace").strip()
+
+
+def reply_error(stage: str, code: int | None, text: str) -> DeliveryError:
+    """The error for a refusal at *stage*: 4xx transient, 5xx permanent, a size refusal
+    (552, or enhanced status 5.3.4) MessageTooLarge, an unreadable reply transient."""
+    if code is None:
+        return TransientDeliveryError(f"{stage}: the server's reply is unreadable: {text[:200]!r}")
+    detail = f"{stage}: {code} {text}".rstrip()
+    if 400 <= code < 500:
+        return TransientDeliveryError(detail, code=code)
+    if stage != "RCPT TO" and (code == 552 or text.startswith("5.3.4")):
+        return MessageTooLarge(detail, code=code)
+    return PermanentDeliveryError(detail, code=code)
+
+
+def rcpt_state(code: int) -> tuple[RecipientState, bool]:
+    """The state of a recipient after its RCPT reply, and whether the refusal means "too
+    many recipients in this transaction" (452, or 552 treated alike: RFC 5321
+    4.5.3.1.10), so that recipient goes in another transaction at once."""
+    if 200 <= code < 300:
+        return "sent", False
+    if code in (452, 552):
+        return "deferred", True
+    if 400 <= code < 500:
+        return "deferred", False
+    return "rejected", False
+
+
+DataEnd = Literal["sent", "deferred", "rejected", "too large"]
+
+
+def data_end_outcome(reply: Reply) -> tuple[DataEnd, str]:
+    """What the reply after the final dot means for the recipients that were accepted.
+
+    2xx sent; 4xx deferred (retry); 552 or 5.3.4 too large; other 5xx rejected. A reply
+    without a valid code came from a server that read the whole message and answered:
+    it is reported sent, with the reply in the detail (retrying would send a copy the
+    server most likely already stored). A lost reply (disconnect, timeout) is not a
+    reply: the caller reports it deferred, as RFC 5321 asks (no 250, no delivery).
+    """
+    code = reply.code
+    if code is None:
+        return (
+            "sent",
+            f"unreadable reply after the message, most likely stored: {reply.text[:200]!r}",
+        )
+    if 200 <= code < 300:
+        return "sent", reply.text
+    if 400 <= code < 500:
+        return "deferred", reply.text
+    if code == 552 or reply.text.startswith("5.3.4"):
+        return "too large", reply.text
+    return "rejected", reply.text
 
 
 @contextmanager
 def map_smtp_errors(what: str) -> Iterator[None]:
-    """Re-raise smtplib, ssl and socket errors as ours: 4xx transient, 5xx permanent.
-
-    The one place where foreign exceptions become proper_mail errors.
+    """Re-raise smtplib, ssl and socket errors as ours: the one place where this
+    adapter's foreign exceptions become proper_mail errors (4xx transient, 5xx permanent).
     """
     try:
         yield
     except ProperMailError:
         raise
     except smtplib.SMTPResponseException as e:  # before OSError: SMTPException is one
-        raise reply_error(what, e.smtp_code, e.smtp_error) from None
+        text = e.smtp_error.decode("utf-8", "replace") if isinstance(e.smtp_error, bytes) else ""
+        raise reply_error(what, e.smtp_code, text or str(e.smtp_error)) from e
     except smtplib.SMTPServerDisconnected as e:
         # smtplib reports a read timeout as a disconnect; the timeout is its context.
         if isinstance(e.__context__, TimeoutError):
-            raise TransientDeliveryError(f"{what}: timed out") from None
-        raise TransientDeliveryError(f"{what}: the server closed the connection ({e})") from None
+            raise TransientDeliveryError(f"{what}: timed out") from e
+        raise TransientDeliveryError(f"{what}: the server closed the connection ({e})") from e
     except ssl.SSLCertVerificationError as e:
         raise PermanentDeliveryError(
             f"{what}: TLS certificate verification failed ({e.verify_message})"
-        ) from None
+        ) from e
     except ssl.SSLError as e:
-        raise PermanentDeliveryError(f"{what}: TLS failed ({e.reason or e})") from None
-    except TimeoutError:
-        raise TransientDeliveryError(f"{what}: timed out") from None
+        raise PermanentDeliveryError(f"{what}: TLS failed ({e.reason or e})") from e
+    except TimeoutError as e:
+        raise TransientDeliveryError(f"{what}: timed out") from e
     except smtplib.SMTPException as e:  # e.g. "No suitable authentication method found."
-        raise PermanentDeliveryError(f"{what}: {e}") from None
+        raise PermanentDeliveryError(f"{what}: {e}") from e
     except OSError as e:  # refused, reset, unreachable, name resolution
-        raise TransientDeliveryError(f"{what}: {e.strerror or type(e).__name__}") from None
+        raise TransientDeliveryError(f"{what}: {e.strerror or type(e).__name__}") from e
 
 
-def reply_error(what: str, code: int, reply: bytes | str) -> DeliveryError:
-    """The error for an SMTP reply: 4xx transient, anything else permanent."""
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    cls = TransientDeliveryError if 400 <= code < 500 else PermanentDeliveryError
-    return cls(f"{what}: {code} {text}".rstrip(), code=code)
+# -- the I/O shell -------------------------------------------------------------------
+
+
+class _Deadline:
+    """The moment a message's send must be over by."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.seconds = seconds
+
+    def remaining(self, what: str) -> float:
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TransientDeliveryError(
+                f"{what}: the message was not sent within send_timeout ({self.seconds:g} s)"
+            )
+        return left
 
 
 class _Connection:
-    """One SMTP session and what its EHLO said."""
+    """One SMTP session, what its EHLO said, and our reader of its replies."""
 
-    def __init__(self, smtp: smtplib.SMTP, now: float) -> None:
+    def __init__(self, smtp: smtplib.SMTP, timeout: float, now: float) -> None:
         self.smtp = smtp
+        self.timeout = timeout
         self.last_used = now
         self.fresh = True
         self.broken = False
@@ -101,36 +229,83 @@ class _Connection:
         self.max_size = int(size) if size.isdigit() and int(size) > 0 else None
         self.smtputf8 = smtp.has_extn("smtputf8")
         self.pipelining = smtp.has_extn("pipelining")
+        assert smtp.sock is not None
+        self.sock: socket.socket = smtp.sock
+        if smtp.file is None:
+            smtp.file = self.sock.makefile("rb")
+        self._file: io.BufferedReader = smtp.file
+        self._pending = b""
+
+    def send(self, data: bytes, deadline: _Deadline, what: str) -> None:
+        """Write *data*, re-checking the deadline between chunks."""
+        sock = self.sock
+        for start in range(0, len(data), _WRITE_CHUNK):
+            sock.settimeout(min(self.timeout, deadline.remaining(what)))
+            sock.sendall(data[start : start + _WRITE_CHUNK])
+
+    def read_reply(self, deadline: _Deadline, what: str) -> Reply:
+        """Read one (maybe multi-line) reply; the deadline is checked at every read."""
+        codes: set[int | None] = set()
+        texts: list[str] = []
+        for _ in range(MAX_REPLY_LINES):
+            code, last, text = parse_reply_line(self._read_line(deadline, what))
+            codes.add(code)
+            texts.append(text)
+            if last:
+                (only,) = codes if len(codes) == 1 else (None,)
+                return Reply(only, "\n".join(texts))
+        return Reply(None, f"more than {MAX_REPLY_LINES} reply lines")
+
+    def _read_line(self, deadline: _Deadline, what: str) -> bytes:
+        kept = b""
+        while True:
+            end = self._pending.find(b"\n")
+            if end >= 0:
+                line, self._pending = self._pending[:end], self._pending[end + 1 :]
+                return (kept + line)[:MAX_REPLY_LINE].rstrip(b"\r")
+            if len(kept) < MAX_REPLY_LINE:
+                kept += self._pending[: MAX_REPLY_LINE - len(kept)]
+            self._pending = b""  # a very long line: its tail is read and dropped
+            self.sock.settimeout(min(self.timeout, deadline.remaining(what)))
+            chunk = self._file.read1(65536)
+            if not chunk:
+                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+            self._pending = chunk
+
+    @property
+    def idle(self) -> bool:
+        """True when no reply bytes are waiting (the session is in step with us)."""
+        return not self._pending
 
     def close(self) -> None:
         try:
+            self.sock.settimeout(min(self.timeout, 5.0))
             self.smtp.quit()
-        except (smtplib.SMTPException, OSError):
+        except (smtplib.SMTPException, OSError, AttributeError):
             pass
         finally:
             self.smtp.close()
+
+    def abort(self) -> None:
+        """Drop the connection without a word (the server discards an unfinished DATA)."""
+        self.broken = True
+        self.smtp.close()
 
 
 class _Pool:
     """Up to *size* connections, each used by one thread at a time."""
 
     def __init__(
-        self,
-        connect: Callable[[], _Connection],
-        size: int,
-        idle_timeout: float,
-        wait_timeout: float,
+        self, connect: Callable[[_Deadline], _Connection], size: int, idle_timeout: float
     ) -> None:
         self._connect = connect
         self._size = size
         self._idle_timeout = idle_timeout
-        self._wait_timeout = wait_timeout
         self._idle: list[_Connection] = []
         self._open = 0
         self._cond = threading.Condition()
 
-    def acquire(self) -> _Connection:
-        deadline = time.monotonic() + self._wait_timeout
+    def acquire(self, deadline: _Deadline) -> _Connection:
         with self._cond:
             while True:
                 while self._idle:
@@ -143,33 +318,25 @@ class _Pool:
                 if self._open < self._size:
                     self._open += 1
                     break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TransientDeliveryError(
-                        f"no SMTP connection became free within {self._wait_timeout:g} s"
-                    )
-                self._cond.wait(remaining)
+                self._cond.wait(deadline.remaining("waiting for a free SMTP connection"))
         try:
-            return self._connect()
+            return self._connect(deadline)
         except BaseException:
             self._forget()
             raise
 
-    def replace_broken(self, conn: _Connection) -> _Connection:
-        """Close a broken connection and open a new one in its slot.
-
-        If connecting fails, the slot is given up and the error raised.
-        """
+    def replace_broken(self, conn: _Connection, deadline: _Deadline) -> _Connection:
+        """Close a broken connection and open a new one in its slot (given up on failure)."""
         conn.close()
         try:
-            return self._connect()
+            return self._connect(deadline)
         except BaseException:
             self._forget()
             raise
 
     def release(self, conn: _Connection) -> None:
-        if conn.broken:
-            conn.close()
+        if conn.broken or not conn.idle:
+            conn.abort()
             self._forget()
             return
         conn.last_used = time.monotonic()
@@ -216,6 +383,24 @@ class _StaleConnectionError(Exception):
     """A reused connection died before the transaction started: safe to retry."""
 
 
+class _ProtocolError(Exception):
+    """A reply without a valid code: the connection was dropped, nothing was sent."""
+
+    def __init__(self, stage: str, reply: Reply) -> None:
+        super().__init__(stage, reply)
+        self.stage = stage
+        self.reply = reply
+
+
+@attrs.frozen
+class _Round:
+    """One transaction's outcome: a status per recipient tried, and those to try again
+    at once in a new transaction (refused as too many for this one)."""
+
+    statuses: tuple[RecipientStatus, ...]
+    again: tuple[str, ...]
+
+
 class SMTPMailer(BaseMailer):
     """Send through an SMTP server (the guide's 7.3 options, and safer defaults).
 
@@ -225,6 +410,8 @@ class SMTPMailer(BaseMailer):
         use_tls: STARTTLS, required (never a plaintext fallback).
         use_ssl: implicit TLS from the first byte (port 465). Not with use_tls.
         timeout: seconds for each socket operation; 30 by default, never unlimited.
+        send_timeout: seconds one message may take in all, connecting included
+            (default 120); raise it for very large attachments on slow links.
         ssl_keyfile, ssl_certfile: a client certificate.
         ssl_cafile: CA certificates to trust instead of the system's.
         allow_cleartext_auth: send credentials over an unencrypted connection (only for
@@ -248,6 +435,7 @@ class SMTPMailer(BaseMailer):
         use_tls: bool = False,
         use_ssl: bool = False,
         timeout: float | None = 30.0,
+        send_timeout: float = 120.0,
         ssl_keyfile: str | None = None,
         ssl_certfile: str | None = None,
         ssl_cafile: str | None = None,
@@ -272,6 +460,8 @@ class SMTPMailer(BaseMailer):
             raise ConfigError(f"SMTPMailer port must be 1-65535, not {port!r}")
         if timeout is not None and timeout <= 0:
             raise ConfigError(f"SMTPMailer timeout must be positive, not {timeout!r}")
+        if send_timeout <= 0:
+            raise ConfigError(f"SMTPMailer send_timeout must be positive, not {send_timeout!r}")
         if max_connections < 1:
             raise ConfigError(f"SMTPMailer max_connections must be >= 1, not {max_connections!r}")
         self.host = host
@@ -281,6 +471,7 @@ class SMTPMailer(BaseMailer):
         self.use_tls = use_tls
         self.use_ssl = use_ssl
         self.timeout = 30.0 if timeout is None else float(timeout)
+        self.send_timeout = float(send_timeout)
         self.local_hostname = local_hostname
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
@@ -288,122 +479,202 @@ class SMTPMailer(BaseMailer):
         self._context = (
             _tls_context(ssl_cafile, ssl_certfile, ssl_keyfile) if use_tls or use_ssl else None
         )
-        self._pool = _Pool(self._connect, max_connections, idle_timeout, self.timeout)
+        self._pool = _Pool(self._connect, max_connections, idle_timeout)
 
     def __repr__(self) -> str:
         password = "<set>" if self._password is not None else None
         return (
             f"SMTPMailer(host={self.host!r}, port={self.port}, username={self.username!r}, "
             f"password={password}, use_tls={self.use_tls}, use_ssl={self.use_ssl}, "
-            f"timeout={self.timeout:g}, max_connections={self.max_connections})"
+            f"timeout={self.timeout:g}, send_timeout={self.send_timeout:g}, "
+            f"max_connections={self.max_connections})"
         )
 
-    # -- sending ---------------------------------------------------------------------
+    # -- the port ----------------------------------------------------------------------
 
     def deliver(self, message: Message) -> SendResult:
         """Send one record over a pooled connection; return per-recipient statuses."""
-        (outcome,) = self.send_many((message,))
-        if isinstance(outcome, ProperMailError):
-            raise outcome
-        return outcome
-
-    def deliver_mime(self, message: email.message.EmailMessage) -> SendResult:
-        """Send a hand-built stdlib message as it is; Bcc goes to the envelope only."""
-        (outcome,) = self.send_many((message,))
-        if isinstance(outcome, ProperMailError):
-            raise outcome
-        return outcome
-
-    def send_many(
-        self, messages: Iterable[MessageLike]
-    ) -> tuple[SendResult | ProperMailError, ...]:
-        """Send *messages* over one connection; return each one's result or error.
-
-        Every message is rendered first, so a malformed one raises before anything is
-        sent. A connection that drops is reopened for the next message; the message in
-        flight when it dropped is reported failed, never sent twice.
-        """
-        batch = [self._prepare(m) for m in messages]
-        outcomes: list[SendResult | ProperMailError] = []
-        conn: _Connection | None = None
+        envelope = self.envelope(message)
+        data = to_bytes(message, self.policy)
+        deadline = _Deadline(self.send_timeout)
+        conn: _Connection | None = self._pool.acquire(deadline)
         try:
-            for message_id, envelope, data in batch:
-                try:
-                    if conn is None:
-                        conn = self._pool.acquire()
-                    elif conn.broken:
-                        broken, conn = conn, None  # the slot is given up if reconnecting fails
-                        conn = self._pool.replace_broken(broken)
-                    try:
-                        outcomes.append(self._transaction(conn, message_id, envelope, data))
-                    except _StaleConnectionError:
-                        broken, conn = conn, None
-                        conn = self._pool.replace_broken(broken)
-                        outcomes.append(self._transaction(conn, message_id, envelope, data))
-                except (DeliveryError, MessageTooLarge) as e:
-                    outcomes.append(e)
-                    log.info("SMTP send of %s failed: %s", message_id, type(e).__name__)
+            assert conn is not None
+            try:
+                statuses = self._send(conn, envelope, data, deadline)
+            except _StaleConnectionError:
+                broken, conn = conn, None  # the slot is given up if reconnecting fails
+                conn = self._pool.replace_broken(broken, deadline)
+                statuses = self._send(conn, envelope, data, deadline)
         finally:
             if conn is not None:
                 self._pool.release(conn)
-        return tuple(outcomes)
+        return SendResult(message_id=message.message_id, mailer=self.alias, recipients=statuses)
 
-    def _prepare(self, message: MessageLike) -> tuple[str, Envelope, bytes]:
-        if isinstance(message, email.message.EmailMessage):
-            envelope = envelope_of_mime(message, self.policy)
-            data = without_bcc(message).as_bytes(policy=self.policy.clone(linesep="\r\n"))
-            return str(message.get("Message-ID", "")), envelope, data
-        record = as_record(message)
-        return record.message_id, envelope_of(record, self.policy), to_bytes(record, self.policy)
-
-    def _transaction(
-        self, conn: _Connection, message_id: str, envelope: Envelope, data: bytes
-    ) -> SendResult:
-        smtp = conn.smtp
+    def _send(
+        self, conn: _Connection, envelope: Envelope, data: bytes, deadline: _Deadline
+    ) -> tuple[RecipientStatus, ...]:
+        """Every transaction the envelope needs (more than one after a 452 "too many")."""
         if conn.max_size is not None and len(data) > conn.max_size:
             raise MessageTooLarge(
-                "message", len(data), f"the server accepts at most {conn.max_size} bytes"
+                f"the message is {len(data)} bytes and the server accepts at most "
+                f"{conn.max_size} (SIZE)",
+                size=len(data),
+                limit=conn.max_size,
             )
         options = self._mail_options(conn, envelope, data)
         _check_envelope(envelope)
+        done: list[RecipientStatus] = []
+        pending: Sequence[str] = envelope.recipients
+        while pending:
+            try:
+                outcome = self._transaction(conn, envelope.sender, pending, options, data, deadline)
+            except DeliveryError as e:
+                if not done:
+                    raise
+                # An earlier transaction delivered: report the rest, do not raise.
+                state: RecipientState = (
+                    "deferred" if isinstance(e, TransientDeliveryError) else "rejected"
+                )
+                done.extend(RecipientStatus(a, state, e.code, str(e)) for a in pending)
+                break
+            done.extend(outcome.statuses)
+            pending = outcome.again
+        return tuple(done)
+
+    def _transaction(
+        self,
+        conn: _Connection,
+        sender: str,
+        recipients: Sequence[str],
+        options: Sequence[str],
+        data: bytes,
+        deadline: _Deadline,
+    ) -> _Round:
         pipelined = conn.pipelining and self.pipelining
         try:
-            with map_smtp_errors("MAIL FROM"):
-                try:
-                    _send_mail(smtp, envelope, options, pipelined)
-                    code, reply = smtp.getreply()
-                except (smtplib.SMTPServerDisconnected, ConnectionError):
-                    if not conn.fresh:
-                        conn.broken = True
-                        raise _StaleConnectionError from None
-                    raise
-            conn.fresh = False
-            if code != 250:  # no RCPT is sent (or, pipelined, their replies are drained)
-                if pipelined:
-                    _finish_group(conn, len(envelope.recipients))
-                raise reply_error("MAIL FROM", code, reply)
-            statuses = self._recipients(smtp, envelope.recipients, pipelined)
-            if not any(s.status == "sent" for s in statuses):
-                if pipelined:
-                    _finish_group(conn, 0)
-                raise _all_refused(statuses)
-            with map_smtp_errors("DATA"):
-                if not pipelined:  # else DATA went with MAIL and RCPT: its reply is next
-                    smtp.putcmd("data")
-                data_code, data_reply = smtp.getreply()
-                if data_code != 354:
-                    raise reply_error("DATA", data_code, data_reply)
-                smtp.send(dot_stuff(data))
-                code, reply = smtp.getreply()
-            if code != 250:
-                raise reply_error("DATA", code, reply)
+            try:
+                return self._commands(conn, sender, recipients, options, data, deadline, pipelined)
+            except _ProtocolError as e:
+                conn.abort()  # no lone dot: nothing reaches a recipient we misread
+                raise reply_error(e.stage, None, e.reply.text) from None
         except DeliveryError as e:
             if e.code is None or conn.broken:
                 conn.broken = True  # disconnects and timeouts leave the session unusable
             else:
-                self._reset(conn)
+                self._reset(conn, deadline)
             raise
-        return SendResult(message_id=message_id, mailer=self.alias, recipients=statuses)
+
+    def _commands(
+        self,
+        conn: _Connection,
+        sender: str,
+        recipients: Sequence[str],
+        options: Sequence[str],
+        data: bytes,
+        deadline: _Deadline,
+        pipelined: bool,
+    ) -> _Round:
+        optionlist = "".join(f" {o}" for o in options)
+        mail_line = f"mail from:<{sender}>{optionlist}\r\n"
+        if "SMTPUTF8" in options:
+            conn.smtp.command_encoding = "utf-8"
+        encoding = conn.smtp.command_encoding
+        with map_smtp_errors("MAIL FROM"):
+            try:
+                if pipelined:
+                    rcpts = "".join(f"rcpt to:<{a}>\r\n" for a in recipients)
+                    conn.send(f"{mail_line}{rcpts}data\r\n".encode(encoding), deadline, "MAIL FROM")
+                else:
+                    conn.send(mail_line.encode(encoding), deadline, "MAIL FROM")
+                mail = conn.read_reply(deadline, "MAIL FROM")
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                if not conn.fresh:
+                    conn.broken = True
+                    raise _StaleConnectionError from None
+                raise
+        conn.fresh = False
+        if mail.malformed:
+            raise _ProtocolError("MAIL FROM", mail)
+        if mail.code != 250:  # no RCPT is sent (or, pipelined, their replies are drained)
+            if pipelined:
+                self._finish_group(conn, len(recipients), deadline)
+            raise reply_error("MAIL FROM", mail.code, mail.text)
+        statuses: list[RecipientStatus] = []
+        again: list[str] = []
+        for address in recipients:
+            with map_smtp_errors("RCPT TO"):
+                if not pipelined:
+                    conn.send(f"rcpt to:<{address}>\r\n".encode(encoding), deadline, "RCPT TO")
+                reply = conn.read_reply(deadline, "RCPT TO")
+            if reply.code is None:
+                raise _ProtocolError("RCPT TO", reply)
+            state, too_many = rcpt_state(reply.code)
+            statuses.append(RecipientStatus(address, state, reply.code, reply.text))
+            if too_many:
+                again.append(address)
+        accepted = [s for s in statuses if s.status == "sent"]
+        if not accepted:
+            if pipelined:
+                self._finish_group(conn, 0, deadline)
+            raise _all_refused(tuple(statuses))
+        with map_smtp_errors("DATA"):
+            if not pipelined:  # else DATA went with MAIL and RCPT: its reply is next
+                conn.send(b"data\r\n", deadline, "DATA")
+            go = conn.read_reply(deadline, "DATA")
+            if go.malformed:
+                raise _ProtocolError("DATA", go)
+            if go.code != 354:
+                raise reply_error("DATA", go.code, go.text)
+            conn.send(dot_stuff(data), deadline, "DATA")
+        try:
+            with map_smtp_errors("DATA end"):
+                end = conn.read_reply(deadline, "DATA end")
+        except TransientDeliveryError as e:
+            raise TransientDeliveryError(
+                f"{e}: the message data was sent but no reply came; the server may have "
+                "stored it, and a retry may deliver a second copy",
+                code=e.code,
+            ) from e
+        outcome, detail = data_end_outcome(end)
+        if end.malformed:
+            conn.abort()
+            log.warning("DATA end: %s", detail)
+        if outcome == "too large":
+            raise MessageTooLarge(f"DATA end: {end.code} {end.text}".rstrip(), code=end.code)
+        if outcome != "sent":
+            raise reply_error("DATA end", end.code, end.text)
+        retry_now = tuple(again) if len(again) < len(recipients) else ()
+        final = tuple(
+            attrs.evolve(s, detail=detail) if s.status == "sent" else s
+            for s in statuses
+            if s.address not in retry_now
+        )
+        return _Round(final, retry_now)
+
+    def _finish_group(self, conn: _Connection, rcpt_replies: int, deadline: _Deadline) -> None:
+        """Read what is left of a pipelined group after the transaction failed, so the
+        session can be reset: *rcpt_replies* RCPT replies, then DATA's.
+
+        RFC 2920 3.1: the client must not assume DATA was refused; after a 354 it sends a
+        lone dot, so no message content follows. An unreadable reply in the group drops
+        the connection instead. Never raises: a server that hangs up meanwhile leaves the
+        connection marked broken, and the caller reports the failure that ended the
+        transaction, not this one.
+        """
+        try:
+            for _ in range(rcpt_replies):
+                if conn.read_reply(deadline, "RCPT TO").malformed:
+                    conn.abort()
+                    return
+            go = conn.read_reply(deadline, "DATA")
+            if go.malformed:
+                conn.abort()
+            elif go.code == 354:
+                conn.send(b".\r\n", deadline, "DATA")
+                conn.read_reply(deadline, "DATA end")
+        except (DeliveryError, smtplib.SMTPException, OSError):
+            conn.broken = True
 
     def _mail_options(self, conn: _Connection, envelope: Envelope, data: bytes) -> list[str]:
         options = [f"SIZE={len(data)}"] if conn.max_size is not None else []
@@ -420,52 +691,42 @@ class SMTPMailer(BaseMailer):
         return options
 
     @staticmethod
-    def _recipients(
-        smtp: smtplib.SMTP, recipients: Sequence[str], pipelined: bool
-    ) -> tuple[RecipientStatus, ...]:
-        """Each recipient's status; sends the RCPT commands unless they were pipelined."""
-        statuses = []
-        for address in recipients:
-            with map_smtp_errors("RCPT TO"):
-                if not pipelined:
-                    smtp.putcmd("rcpt", f"to:<{address}>")
-                code, reply = smtp.getreply()
-            text = reply.decode("utf-8", "replace")
-            if code in (250, 251):
-                statuses.append(RecipientStatus(address, "sent", code, text))
-            elif 400 <= code < 500:
-                statuses.append(RecipientStatus(address, "deferred", code, text))
-            else:
-                statuses.append(RecipientStatus(address, "rejected", code, text))
-        return tuple(statuses)
-
-    @staticmethod
-    def _reset(conn: _Connection) -> None:
+    def _reset(conn: _Connection, deadline: _Deadline) -> None:
         try:
-            code, _ = conn.smtp.rset()
-            conn.broken = code != 250
-        except (smtplib.SMTPException, OSError):
+            conn.send(b"rset\r\n", deadline, "RSET")
+            conn.broken = conn.read_reply(deadline, "RSET").code != 250
+        except (DeliveryError, smtplib.SMTPException, OSError):
             conn.broken = True
 
     # -- connections ---------------------------------------------------------------
 
-    def _connect(self) -> _Connection:
+    def _connect(self, deadline: _Deadline) -> _Connection:
         what = f"connecting to {self.host}:{self.port}"
-        smtp: smtplib.SMTP | None = None
+        smtp: smtplib.SMTP
+        if self.use_ssl:
+            smtp = smtplib.SMTP_SSL(
+                local_hostname=self.local_hostname,
+                timeout=min(self.timeout, deadline.remaining(what)),
+                context=self._context,
+            )
+        else:
+            smtp = smtplib.SMTP(
+                local_hostname=self.local_hostname,
+                timeout=min(self.timeout, deadline.remaining(what)),
+            )
+        # What smtplib's constructor would keep for TLS's server_hostname (SNI and the
+        # certificate's name check); connect() is called below, not by the constructor, so
+        # that the watchdog holds the object before the first byte is read.
+        smtp._host = self.host  # type: ignore[attr-defined]
+        # smtplib reads with per-read timeouts only: a watchdog ends a set-up that drips.
+        watchdog = threading.Timer(deadline.remaining(what), _shut, (smtp,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             with map_smtp_errors(what):
-                if self.use_ssl:
-                    smtp = smtplib.SMTP_SSL(
-                        self.host,
-                        self.port,
-                        self.local_hostname,
-                        timeout=self.timeout,
-                        context=self._context,
-                    )
-                else:
-                    smtp = smtplib.SMTP(
-                        self.host, self.port, self.local_hostname, timeout=self.timeout
-                    )
+                code, reply = smtp.connect(self.host, self.port)
+                if code != 220:
+                    raise reply_error(what, code, reply.decode("utf-8", "replace"))
                 smtp.ehlo_or_helo_if_needed()
                 if self.use_tls:
                     if not smtp.has_extn("starttls"):
@@ -477,82 +738,39 @@ class SMTPMailer(BaseMailer):
                     smtp.ehlo()
                 if self.username is not None and self._password is not None:
                     smtp.login(self.username, self._password.reveal())
-        except BaseException:
-            if smtp is not None:
-                smtp.close()
+                return _Connection(smtp, self.timeout, time.monotonic())
+        except BaseException as e:
+            smtp.close()
+            if not watchdog.is_alive() and isinstance(e, TransientDeliveryError):
+                deadline.remaining(what)  # the watchdog fired: say so
             raise
-        return _Connection(smtp, time.monotonic())
+        finally:
+            watchdog.cancel()
 
     def close(self) -> None:
         """Close the idle pooled connections (QUIT)."""
         self._pool.close()
 
 
-# -- the SMTP commands of a transaction ----------------------------------------------
-#
-# smtplib's mail(), rcpt() and data(), minus the work that our input makes useless:
-# mail() and rcpt() pass every address through quoteaddr(), which re-parses it with
-# email.utils.parseaddr (~7 us each); data() dot-stuffs with a multi-line regex (~20 us
-# for a 6 KB message). Our envelope addresses come from envelope_of / envelope_of_mime,
-# i.e. from prep_address: bare addr-specs, validated by our strict parser, without CR
-# or LF. For those, quoteaddr(a) == f"<{a}>" except when parseaddr mangles the address
-# (Unicode white space at the edge of a local part: '\xa0@x' became '<@x>'); we send
-# the address that was validated. The wire bytes are otherwise those smtplib writes:
-# lower-case "mail from:<a> OPTIONS", "rcpt to:<a>", "data", the stuffed payload and
-# its ".\r\n" in one send().
+def _shut(smtp: smtplib.SMTP) -> None:
+    sock = getattr(smtp, "sock", None)
+    if sock is not None:
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _check_envelope(envelope: Envelope) -> None:
     """Raise PermanentDeliveryError if an envelope address could break a command line.
 
-    Never true for envelopes made by envelope_of (prep_address rejects CR and LF); the
-    check keeps smtplib's putcmd() from raising a bare ValueError if it ever were.
+    Never true for envelopes made by envelope_of (prep_address rejects CR, LF and the
+    characters that end an address); a last guard against SMTP command injection.
     """
     for address in (envelope.sender, *envelope.recipients):
-        if "\r" in address or "\n" in address:
-            raise PermanentDeliveryError(f"the envelope address {address!r} contains CR or LF")
-
-
-def _send_mail(
-    smtp: smtplib.SMTP, envelope: Envelope, options: Sequence[str], pipelined: bool
-) -> None:
-    """Send MAIL FROM (``smtp.mail()`` without the quoteaddr re-parse); with *pipelined*,
-    every RCPT TO and DATA too, in one write (RFC 2920). The replies are read by the caller.
-    """
-    optionlist = ""
-    if options and smtp.does_esmtp:
-        if any(x.lower() == "smtputf8" for x in options):
-            if smtp.has_extn("smtputf8"):
-                smtp.command_encoding = "utf-8"
-            else:
-                raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
-        optionlist = " " + " ".join(options)
-    if not pipelined:
-        smtp.putcmd("mail", f"from:<{envelope.sender}>{optionlist}")
-        return
-    rcpts = "".join(f"rcpt to:<{a}>\r\n" for a in envelope.recipients)
-    smtp.send(f"mail from:<{envelope.sender}>{optionlist}\r\n{rcpts}data\r\n")
-
-
-def _finish_group(conn: _Connection, rcpt_replies: int) -> None:
-    """Read what is left of a pipelined group after the transaction failed, so the
-    session can be reset: *rcpt_replies* RCPT replies, then DATA's.
-
-    RFC 2920 3.1: the client must not assume DATA was refused; after a 354 it sends a
-    lone dot, so no message content follows, and reads that reply too. Never raises: a
-    server that hangs up meanwhile leaves the connection marked broken, and the caller
-    reports the failure that ended the transaction, not this one.
-    """
-    smtp = conn.smtp
-    try:
-        for _ in range(rcpt_replies):
-            smtp.getreply()
-        code, _ = smtp.getreply()
-        if code == 354:
-            smtp.send(b".\r\n")
-            smtp.getreply()
-    except (smtplib.SMTPException, OSError):
-        conn.broken = True
+        if any(c in address for c in "\r\n<> \t\x00"):
+            raise PermanentDeliveryError(
+                f"the envelope address {address!r} contains a character that would break the "
+                "SMTP command"
+            )
 
 
 def dot_stuff(data: bytes) -> bytes:

@@ -1,15 +1,23 @@
-"""The idempotency ledger: which recipients of a Message-ID are done (sent or refused).
+"""The idempotency ledger: which recipients of a Message-ID are done, and who is sending.
 
 Dramatiq delivers at least once: a worker that dies after sending but before acking has
-its message run again. Before sending, the actor asks the ledger which recipients are
-done and sends only to the others; after the mailer answers, and before the actor
-returns, it records the recipients that accepted or refused for good.
+its message run again, and the same payload may be enqueued twice and run by two
+workers at the same moment. So, before sending, a task **claims** each recipient of its
+Message-ID: a lease (``SET NX PX``) under a token of its own, granted only when the
+recipient is not done and nobody else holds it. It sends to what it claimed, then
+**settles**: the recipients that accepted or were refused for good become done (a set per
+Message-ID, with a TTL), and its claims are released. A second copy that finds a claim
+held sends nothing: it waits for the outcome (a retry after the lease's remaining time).
 
-The one duplicate window left: the worker dies after the server accepted the message
-(250 after DATA) and before the ledger write that follows it (one Redis command). A
-redelivery then sends those recipients a second copy, with the same Message-ID, which
-most mail clients show once. The same holds when that write fails (Redis gone): the
-task logs it at ERROR and does not retry.
+The windows that remain (README, *Delivery guarantees*):
+
+- the worker dies after the server accepted the message (250 after DATA) and before the
+  settle that follows it: once the lease expires, a redelivery sends those recipients a
+  second copy, with the same Message-ID;
+- a send that outlives its lease (longer than ``QUEUE_CLAIM_TTL`` and the mailer's own
+  deadline together): another copy may claim and send meanwhile;
+- the settle fails (Redis gone after the send): the task logs it at ERROR and does not
+  retry; the claims expire with their lease.
 """
 
 from __future__ import annotations
@@ -18,43 +26,102 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+import attrs
 import redis
 
 from ..errors import LedgerUnavailable
 
-__all__ = ["Ledger", "MemoryLedger", "RedisLedger"]
+__all__ = ["Claim", "Ledger", "MemoryLedger", "RedisLedger"]
 
 #: How long a Message-ID is remembered (Dramatiq keeps dead messages for 7 days).
 DEFAULT_TTL_SECONDS = 8 * 24 * 3600
+#: Recipients per claim script call (Lua's unpack() has a stack limit).
+_BATCH = 500
+
+
+@attrs.frozen
+class Claim:
+    """What a claim found, per recipient.
+
+    Attributes:
+        claimed: the recipients this task now holds and may send to.
+        held: the recipients another task holds right now (it is sending to them).
+        done: the recipients already sent to, or refused for good.
+        wait: seconds until the first of the held leases expires (0 when none is held).
+    """
+
+    claimed: tuple[str, ...] = ()
+    held: tuple[str, ...] = ()
+    done: tuple[str, ...] = ()
+    wait: float = 0.0
 
 
 class Ledger(Protocol):
-    """**Protocol:** remembers, per Message-ID, the recipients that are done."""
+    """**Protocol:** remembers, per Message-ID, the recipients that are done, and leases
+    the others to one sender at a time. Every method raises LedgerUnavailable when the
+    ledger cannot be reached."""
 
-    def done(self, message_id: str) -> set[str]:
-        """The recipients of *message_id* already sent to or refused for good.
-
-        Raises LedgerUnavailable when the ledger cannot be read.
-        """
+    def claim(
+        self, message_id: str, recipients: Sequence[str], token: str, lease_seconds: float
+    ) -> Claim:
+        """Lease the recipients of *message_id* that are neither done nor held."""
         ...
 
-    def record(self, message_id: str, recipients: Iterable[str]) -> None:
-        """Remember *recipients* of *message_id* as done.
+    def settle(
+        self, message_id: str, done: Iterable[str], claimed: Iterable[str], token: str
+    ) -> None:
+        """Remember *done* as done, and release this *token*'s leases on *claimed*."""
+        ...
 
-        Raises LedgerUnavailable when the ledger cannot be written.
-        """
+    def done(self, message_id: str) -> set[str]:
+        """The recipients of *message_id* already sent to or refused for good."""
         ...
 
 
 class MemoryLedger:
-    """A ledger in this process (immediate and stub queues)."""
+    """A ledger in this process (immediate and stub queues); *clock* is monotonic seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._done: dict[str, set[str]] = {}
+        self._leases: dict[tuple[str, str], tuple[str, float]] = {}
+        self._clock = clock
         self._lock = threading.Lock()
+
+    def claim(
+        self, message_id: str, recipients: Sequence[str], token: str, lease_seconds: float
+    ) -> Claim:
+        """Lease the recipients of *message_id* that are neither done nor held."""
+        now = self._clock()
+        claimed, held, done = [], [], []
+        wait = 0.0
+        with self._lock:
+            finished = self._done.get(message_id, set())
+            for recipient in recipients:
+                lease = self._leases.get((message_id, recipient))
+                if recipient in finished:
+                    done.append(recipient)
+                elif lease is None or lease[1] <= now or lease[0] == token:
+                    self._leases[(message_id, recipient)] = (token, now + lease_seconds)
+                    claimed.append(recipient)
+                else:
+                    held.append(recipient)
+                    wait = max(wait, lease[1] - now)
+        return Claim(tuple(claimed), tuple(held), tuple(done), wait)
+
+    def settle(
+        self, message_id: str, done: Iterable[str], claimed: Iterable[str], token: str
+    ) -> None:
+        """Remember *done*; release this token's leases on *claimed*."""
+        with self._lock:
+            self._done.setdefault(message_id, set()).update(done)
+            for recipient in claimed:
+                lease = self._leases.get((message_id, recipient))
+                if lease is not None and lease[0] == token:
+                    del self._leases[(message_id, recipient)]
 
     def done(self, message_id: str) -> set[str]:
         """The recipients of *message_id* already done."""
@@ -62,25 +129,25 @@ class MemoryLedger:
             return set(self._done.get(message_id, ()))
 
     def record(self, message_id: str, recipients: Iterable[str]) -> None:
-        """Remember *recipients* as done."""
-        with self._lock:
-            self._done.setdefault(message_id, set()).update(recipients)
+        """Remember *recipients* as done (a settle without leases)."""
+        self.settle(message_id, recipients, (), "")
 
 
 class RedisLedger:
-    """A ledger in Redis, shared by every worker: one set per Message-ID, with a TTL.
+    """A ledger in Redis, shared by every worker.
 
-    Keys are ``<namespace>:sent:<Message-ID>``; members are envelope addresses. No key
-    or value ever holds a credential.
+    Keys: ``<namespace>:sent:<Message-ID>``, a set of the done envelope addresses with a
+    TTL; ``<namespace>:claim:<Message-ID>:<address>``, a lease holding the claiming
+    task's token. No key or value ever holds a credential.
 
-    This is on the path of every queued message, twice, so it talks to Redis with
-    redis-py's connection layer directly: each thread takes one connection for good (its
-    threads never wait on a pool's lock, no command pays the pool's checkout health
-    check or the client layer's wrappers), sends the command and reads the reply.
-    ``record`` is one command, a script doing SADD and EXPIRE. The connections come from
-    a pool of the ledger's own, with *client*'s settings (server, credentials, TLS,
-    timeouts) and no size limit: held connections never take a slot of the broker's
-    pool, whose limit (100 by default) would otherwise starve Dramatiq at 100 threads.
+    This is on the path of every queued message, twice (claim, settle: one script each),
+    so it talks to Redis with redis-py's connection layer directly: each thread takes one
+    connection for good (its threads never wait on a pool's lock, no command pays the
+    pool's checkout health check or the client layer's wrappers), sends the command and
+    reads the reply. The connections come from a pool of the ledger's own, with
+    *client*'s settings (server, credentials, TLS, timeouts) and no size limit: held
+    connections never take a slot of the broker's pool, whose limit (100 by default)
+    would otherwise starve Dramatiq at 100 threads.
     """
 
     def __init__(
@@ -95,11 +162,12 @@ class RedisLedger:
         self.ttl_seconds = ttl_seconds
         self._local = threading.local()
         self._pool = _own_pool(client.connection_pool)
-        # SHA-1 is what Redis names scripts by (EVALSHA), not a security measure here.
-        self._script_sha = hashlib.sha1(_RECORD_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
     def _key(self, message_id: str) -> str:
         return f"{self.namespace}:sent:{message_id}"
+
+    def _claim_key(self, message_id: str, recipient: str) -> str:
+        return f"{self.namespace}:claim:{message_id}:{recipient}"
 
     def _connection(self) -> _ThreadConnection:
         held: _ThreadConnection | None = getattr(self._local, "held", None)
@@ -111,10 +179,11 @@ class RedisLedger:
     def _call(self, what: str, *command: str | int) -> Any:
         """Send *command* on this thread's connection and return the reply.
 
-        Both commands are idempotent, so a connection Redis closed (a restart, an idle
-        timeout, CLIENT KILL) is reopened and the command sent once more. A timeout is
-        not retried (it already waited ``socket_timeout``). LedgerUnavailable when Redis
-        fails.
+        Every command here is safe to send twice (a claim by the same token renews its
+        own lease; settling is a set union and a release by token), so a connection Redis
+        closed (a restart, an idle timeout, CLIENT KILL) is reopened and the command sent
+        once more. A timeout is not retried (it already waited ``socket_timeout``).
+        LedgerUnavailable when Redis fails.
         """
         for attempt in (1, 2):
             try:
@@ -122,7 +191,7 @@ class RedisLedger:
             except redis.exceptions.NoScriptError:
                 # EVALSHA on a Redis that has not seen the script (restarted, SCRIPT
                 # FLUSH): EVAL runs it and caches it again.
-                return self._call(what, "EVAL", _RECORD_SCRIPT, *command[2:])
+                return self._call(what, "EVAL", _SCRIPTS[str(command[1])], *command[2:])
             except redis.RedisError as e:
                 if attempt == 1 and isinstance(e, redis.ConnectionError):
                     continue
@@ -131,18 +200,61 @@ class RedisLedger:
                 ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def claim(
+        self, message_id: str, recipients: Sequence[str], token: str, lease_seconds: float
+    ) -> Claim:
+        """Lease the recipients of *message_id* that are neither done nor held (one
+        script call per 500 recipients)."""
+        claimed: list[str] = []
+        held: list[str] = []
+        done: list[str] = []
+        wait_ms = 0
+        lease_ms = max(1, int(lease_seconds * 1000))
+        for start in range(0, len(recipients), _BATCH):
+            batch = recipients[start : start + _BATCH]
+            keys = [self._key(message_id), *(self._claim_key(message_id, r) for r in batch)]
+            reply = self._call(
+                "be read", "EVALSHA", _CLAIM_SHA, len(keys), *keys, token, lease_ms, *batch
+            )
+            states, longest = reply
+            for recipient, state in zip(batch, states, strict=True):
+                (claimed, held, done)[int(state)].append(recipient)
+            wait_ms = max(wait_ms, int(longest))
+        return Claim(tuple(claimed), tuple(held), tuple(done), wait_ms / 1000)
+
+    def settle(
+        self, message_id: str, done: Iterable[str], claimed: Iterable[str], token: str
+    ) -> None:
+        """Add *done* to the Message-ID's set (TTL reset) and release this token's leases
+        on *claimed*: one script call (per 500 leases)."""
+        members = list(done)
+        leases = list(claimed)
+        if not members and not leases:
+            return
+        for start in range(0, max(len(members), len(leases)), _BATCH):
+            batch = leases[start : start + _BATCH]
+            added = members[start : start + _BATCH]
+            keys = [self._key(message_id), *(self._claim_key(message_id, r) for r in batch)]
+            self._call(
+                "be written",
+                "EVALSHA",
+                _SETTLE_SHA,
+                len(keys),
+                *keys,
+                token,
+                self.ttl_seconds,
+                len(added),
+                *added,
+            )
+
     def done(self, message_id: str) -> set[str]:
         """The recipients of *message_id* already done."""
         members = self._call("be read", "SMEMBERS", self._key(message_id))
         return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
 
     def record(self, message_id: str, recipients: Iterable[str]) -> None:
-        """Remember *recipients* as done: SADD and EXPIRE in one command."""
-        members = list(recipients)
-        if not members:
-            return
-        args: tuple[str | int, ...] = (1, self._key(message_id), self.ttl_seconds, *members)
-        self._call("be written", "EVALSHA", self._script_sha, *args)
+        """Remember *recipients* as done (a settle without leases)."""
+        self.settle(message_id, recipients, (), "")
 
 
 def _own_pool(source: redis.ConnectionPool) -> redis.ConnectionPool:
@@ -184,7 +296,50 @@ class _ThreadConnection:
                 self._pool.release(self._connection)
 
 
-_RECORD_SCRIPT = """
-redis.call('SADD', KEYS[1], unpack(ARGV, 2))
-return redis.call('EXPIRE', KEYS[1], ARGV[1])
+# KEYS[1]: the done set; KEYS[2..]: one lease per recipient. ARGV: token, lease in ms,
+# then the recipients. Returns a state per recipient (0 claimed, 1 held, 2 done) and
+# the longest remaining lease of those held, in ms.
+_CLAIM_SCRIPT = """
+local states, wait = {}, 0
+for i = 2, #KEYS do
+  local recipient = ARGV[i + 1]
+  if redis.call('SISMEMBER', KEYS[1], recipient) == 1 then
+    states[i - 1] = 2
+  elseif redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    states[i - 1] = 0
+  elseif redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    states[i - 1] = 0
+  else
+    states[i - 1] = 1
+    wait = math.max(wait, redis.call('PTTL', KEYS[i]))
+  end
+end
+return {states, wait}
 """
+
+# KEYS[1]: the done set; KEYS[2..]: leases to release. ARGV: token, TTL of the set in
+# seconds, how many members follow, the members.
+_SETTLE_SCRIPT = """
+local n = tonumber(ARGV[3])
+if n > 0 then
+  redis.call('SADD', KEYS[1], unpack(ARGV, 4, 3 + n))
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('DEL', KEYS[i])
+  end
+end
+return n
+"""
+
+
+def _sha(script: str) -> str:
+    # SHA-1 is what Redis names scripts by (EVALSHA), not a security measure here.
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+
+
+_CLAIM_SHA = _sha(_CLAIM_SCRIPT)
+_SETTLE_SHA = _sha(_SETTLE_SCRIPT)
+_SCRIPTS = {_CLAIM_SHA: _CLAIM_SCRIPT, _SETTLE_SHA: _SETTLE_SCRIPT}

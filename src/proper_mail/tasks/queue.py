@@ -3,29 +3,36 @@
 ``Queue`` is built from the QUEUE setting:
 
 - ``"immediate"`` (the default): a task runs in the calling process at once, after a
-  full JSON round trip of its arguments, so tests catch payload bugs;
+  full JSON round trip of its arguments, so tests catch payload bugs; a failure is
+  raised to the caller (nothing is retried in-process);
 - ``"stub"``: Dramatiq's StubBroker, for integration tests with a Worker;
 - ``"redis://..."``: a RedisBroker (production);
-- any ``dramatiq.Broker`` you built (RabbitMQ works unchanged).
+- ``"amqp://..."``: a RabbitmqBroker, with the ledger in Redis (``QUEUE_LEDGER``);
+- any ``dramatiq.Broker`` you built.
 
-Nothing is declared against an implicit broker: every actor names ``queue.broker``.
+Nothing is declared against an implicit broker: every actor names ``queue.broker``. The
+library's own send actor, ``proper_mail.send_email``, is declared when the queue is
+built (at ``configure()``), so every worker that loads the app serves it.
 
-``Queue.deliver`` is the step a task runs: load the payload, skip recipients the ledger
-says are done, send, record, and classify what went wrong. Transient failures are retried
-by Dramatiq with bounded exponential backoff (honouring a server's Retry-After); only the
-recipients that were deferred get the retry. Permanent failures, unreadable payloads and
-expired messages are never retried: they go to the give-up hook and an ERROR log.
+``Queue.deliver`` is the step a task runs: load the payload, claim its recipients in
+the ledger, send, settle the ledger, and do what ``tasks.delivery.after_send`` decided.
+Every task declared with ``Queue.task()`` runs inside one wrapper that turns whatever its
+code raises into a retry (TransientDeliveryError: bounded backoff, Retry-After
+honoured) or a report to the give-up hook and an ERROR log, exactly once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import logging
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from email.policy import Policy
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NoReturn, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 import dramatiq
@@ -40,20 +47,28 @@ from ..errors import (
     ConfigError,
     LedgerUnavailable,
     MessageError,
-    MessageTooLarge,
+    PayloadTooLarge,
     ProperMailError,
+    QueueUnavailable,
     SerializationError,
     TransientDeliveryError,
 )
-from ..serialization import EmailMessageDict, dump_message, load_message
+from .delivery import GiveUp, Outcome, Reason, RetryPolicy, after_send, is_expired, reason_of
+from .delivery import when_unrecorded as _when_unrecorded
 from .ledger import Ledger, MemoryLedger, RedisLedger
+from .serialization import EmailMessageDict, dump_message, load_message, payload_size
 
 __all__ = ["GiveUp", "Queue", "RetryPolicy", "Task"]
 
 log = logging.getLogger("proper_mail.tasks")
 
 DEFAULT_MAX_PAYLOAD = 10 * 1024 * 1024
+DEFAULT_CLAIM_TTL = 600.0
 SEND_ACTOR = "proper_mail.send_email"
+#: Waits for another worker's claim, at most, before a message is given up.
+MAX_WAITS = 100
+_WAITS = "proper_mail_waits"
+_REPORTED = "__proper_mail_reported__"
 
 
 class Deliverer(Protocol):
@@ -70,44 +85,8 @@ class Deliverer(Protocol):
         ...
 
     def deliver(self, message: Message) -> SendResult:
-        """Send one message; return per-recipient statuses."""
+        """Send one message; return per-recipient statuses (errors already ours)."""
         ...
-
-
-@attrs.frozen
-class RetryPolicy:
-    """How transient failures are retried: bounded exponential backoff, in seconds."""
-
-    max_retries: int = 8
-    min_backoff: float = 30.0
-    max_backoff: float = 3600.0
-
-    def backoff(self, retries: int) -> float:
-        """The delay before retry number *retries* + 1 (no jitter: Dramatiq adds none)."""
-        return float(min(self.max_backoff, self.min_backoff * 2**retries))
-
-
-@attrs.frozen
-class GiveUp:
-    """What the give-up hook receives when a message will not be sent (more).
-
-    Attributes:
-        message_id: the Message-ID ("" when the payload could not be read).
-        via: the mailer alias it was for.
-        reason: ``permanent``, ``retries exhausted``, ``expired``, ``unreadable`` or
-            ``ledger unavailable``.
-        error: the error's text (never a credential).
-        recipients: the recipients that did not get it. With ``ledger unavailable`` on a
-            message whose earlier attempts were cut short by deferrals, it may also hold
-            recipients an earlier attempt did send to: the ledger that knows could not
-            be read.
-    """
-
-    message_id: str
-    via: str | None
-    reason: str
-    error: str
-    recipients: tuple[str, ...] = ()
 
 
 class Task:
@@ -117,11 +96,16 @@ class Task:
     """
 
     def __init__(
-        self, queue: Queue, fn: Callable[..., Any], actor: dramatiq.Actor[Any, Any] | None
+        self,
+        queue: Queue,
+        fn: Callable[..., Any],
+        actor: dramatiq.Actor[Any, Any] | None,
+        run: Callable[..., None],
     ) -> None:
         self.queue = queue
         self.fn = fn
         self.actor = actor
+        self.run = run
         self.__name__ = getattr(fn, "__name__", "task")
         self.__doc__ = fn.__doc__
 
@@ -129,13 +113,36 @@ class Task:
         """Enqueue a run with *kwargs* (JSON-safe); ConfigError for an unknown ``via``."""
         if "via" in kwargs:
             self.queue.check_via(kwargs["via"])
-        payload = self.queue.encode(kwargs)  # JSON-safe and under the cap, or an error
-        if self.actor is None:
-            self.fn(**json.loads(payload))  # immediate: the full round trip, as a worker sees it
-        else:
-            self.actor.send_with_options(kwargs=kwargs)
+        self.queue.enqueue(self, kwargs)
 
     send = __call__
+
+
+class _Quiet(dict[str, Any]):
+    """A payload dict whose repr names the message instead of showing its content, so
+    Dramatiq's log lines (which print a failed message's arguments) hold no mail."""
+
+    def __repr__(self) -> str:
+        if "message_id" in self:
+            count = sum(len(self.get(k) or ()) for k in ("to", "cc", "bcc"))
+            return f"<EmailMessageDict {self['message_id']}, {count} recipient(s)>"
+        return f"<dict with {len(self)} key(s)>"
+
+
+class QuietPayloads(dramatiq.Middleware):
+    """Keeps message contents (bodies, addresses, links) out of Dramatiq's logs: the
+    dict arguments of this queue's actors show as ``<EmailMessageDict <id>, n
+    recipient(s)>`` in its ERROR and INFO lines."""
+
+    def __init__(self, actors: set[str]) -> None:
+        self.actors = actors
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        """Wrap the dict arguments of our actors' messages before they can be logged."""
+        if message.actor_name in self.actors:
+            for key, value in list(message.kwargs.items()):
+                if isinstance(value, dict) and not isinstance(value, _Quiet):
+                    message.kwargs[key] = _Quiet(value)
 
 
 class Queue:
@@ -152,7 +159,8 @@ class Queue:
         namespace: str = "proper_mail",
         heartbeat_timeout: int | None = None,
         maintenance_chance: int | None = None,
-        ledger: Ledger | None = None,
+        ledger: Ledger | str | None = None,
+        claim_ttl: float = DEFAULT_CLAIM_TTL,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self._mailer_for = mailer_for
@@ -160,21 +168,21 @@ class Queue:
         self.max_payload = max_payload
         self.on_give_up = on_give_up
         self.namespace = namespace
+        self.claim_ttl = claim_ttl
+        self.url = _public_url(spec) if isinstance(spec, str) else type(spec).__name__
         self.broker = build_broker(
             spec,
             namespace=namespace,
             heartbeat_timeout=heartbeat_timeout,
             maintenance_chance=maintenance_chance,
         )
-        if ledger is not None:
-            self.ledger: Ledger = ledger
-        elif isinstance(self.broker, RedisBroker):
-            self.ledger = RedisLedger(self.broker.client, namespace=namespace)
-        else:
-            self.ledger = MemoryLedger()
+        self.ledger = _ledger_for(ledger, self.broker, spec, namespace)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._send_task: Task | None = None
         self._lock = threading.Lock()
+        self._quiet = QuietPayloads(set())
+        if self.broker is not None:
+            self.broker.add_middleware(self._quiet)
+        self.send_task = self.task(actor_name=SEND_ACTOR)(self._send_email)
 
     @property
     def mode(self) -> Literal["immediate", "broker"]:
@@ -188,48 +196,143 @@ class Queue:
     ) -> Callable[[Callable[..., Any]], Task]:
         """Decorate a function to declare it as a task on this queue's broker.
 
-        ``@app.queue.task()`` as the guide writes it.
-
-        The actor retries TransientDeliveryError (and ``dramatiq.Retry``) only, with this
-        queue's RetryPolicy; anything else fails at once.
+        ``@app.queue.task()`` as the guide writes it. The function runs inside the
+        queue's wrapper: a TransientDeliveryError it raises is retried with this queue's
+        RetryPolicy; anything else, and the last retry's failure, is reported to the
+        give-up hook and logged, then fails the message (Dramatiq's dead-letter queue).
         """
 
         def declare(fn: Callable[..., Any]) -> Task:
+            name = actor_name or f"{fn.__module__}.{fn.__qualname__}"
+            signature = inspect.signature(fn)
+
+            def run(**kwargs: Any) -> None:
+                self.run(fn, signature, kwargs)
+
+            run.__name__ = getattr(fn, "__name__", "task")
             actor = None
             if self.broker is not None:
+                self._quiet.actors.add(name)
                 actor = dramatiq.actor(
                     broker=self.broker,
                     queue_name=queue_name,
-                    actor_name=actor_name or f"{fn.__module__}.{fn.__qualname__}",
-                    max_retries=self.retry.max_retries,
-                    min_backoff=int(self.retry.min_backoff * 1000),
-                    max_backoff=int(self.retry.max_backoff * 1000),
-                    retry_when=self._retry_when,
-                )(fn)
-            return Task(self, fn, actor)
+                    actor_name=name,
+                    max_retries=self.retry.max_retries + MAX_WAITS,
+                    retry_when=_retry_when,
+                )(run)
+            return Task(self, fn, actor, run)
 
         return declare
 
-    def _retry_when(self, retries: int, error: BaseException) -> bool:
-        return isinstance(error, TransientDeliveryError | dramatiq.Retry) and (
-            retries < self.retry.max_retries
+    def run(
+        self, fn: Callable[..., Any], signature: inspect.Signature, kwargs: Mapping[str, Any]
+    ) -> None:
+        """Run one task: its arguments checked, what it raises turned into a retry or a
+        report (exactly once). Used by every task of this queue, in every mode."""
+        message_id, via = _identify(kwargs)
+        try:
+            signature.bind(**kwargs)
+        except TypeError as e:
+            error = SerializationError(f"the task was called with the wrong arguments: {e}")
+            self._give_up(GiveUp(message_id, via, "bad arguments", str(error)))
+            raise _reported(error) from None
+        try:
+            fn(**kwargs)
+        except dramatiq.Retry:
+            raise
+        except Exception as e:
+            if getattr(e, _REPORTED, False):
+                raise
+            if isinstance(e, TransientDeliveryError):
+                self._retry_or_give_up(e, message_id, via, ())
+            self._give_up(GiveUp(message_id, via, reason_of(e), _text(e)))
+            raise _reported(e) from None
+
+    def _retry_or_give_up(
+        self,
+        error: TransientDeliveryError,
+        message_id: str,
+        via: str | None,
+        pending: tuple[str, ...],
+    ) -> NoReturn:
+        """Retry a transient failure (dramatiq.Retry), or report it and raise it: after the
+        last retry, and at once in immediate mode (raised to the caller, not retried)."""
+        retries = _current_retries()
+        if retries is None:
+            _raise_immediately(error, message_id, via)
+        if retries < self.retry.max_retries:
+            delay = max(self.retry.backoff(retries), error.retry_after or 0.0)
+            self._raise_retry(error, message_id, via, delay, counts=True)
+        reason: Reason = (
+            "ledger unavailable" if isinstance(error, LedgerUnavailable) else "retries exhausted"
         )
+        self._give_up(GiveUp(message_id, via, reason, str(error), pending))
+        raise _reported(error)
 
-    @property
-    def send_task(self) -> Task:
-        """The library's own send task (used by ``proper_mail.send_later``)."""
-        with self._lock:
-            if self._send_task is None:
+    def _raise_retry(
+        self,
+        error: BaseException | None,
+        message_id: str,
+        via: str | None,
+        delay: float,
+        *,
+        counts: bool,
+    ) -> NoReturn:
+        current = CurrentMessage.get_current_message()
+        if not counts and current is not None:
+            current.options[_WAITS] = int(current.options.get(_WAITS, 0)) + 1
+        log.info(
+            "retrying %s via %s in %.1f s: %s",
+            message_id,
+            via or "the default mailer",
+            delay,
+            type(error).__name__ if error is not None else "another worker is sending it",
+        )
+        raise dramatiq.Retry(str(error or "waiting for another worker"), delay=int(delay * 1000))
 
-                def send_email(message: EmailMessageDict, via: str | None = None) -> None:
-                    self.deliver(message, via=via)
+    # -- enqueueing --------------------------------------------------------------------
 
-                self._send_task = self.task(actor_name=SEND_ACTOR)(send_email)
-            return self._send_task
+    def enqueue(self, task: Task, kwargs: dict[str, Any], *, delay: float | None = None) -> None:
+        """Queue a run of *task* (immediate: run it now, after a JSON round trip).
 
-    def send_later(self, message: Message, *, via: str | None = None) -> None:
-        """Queue *message* (already rendered) for the send task."""
-        self.send_task(message=dump_message(message), via=via)
+        PayloadTooLarge over QUEUE_MAX_PAYLOAD, SerializationError for arguments that are
+        not JSON, QueueUnavailable when the broker cannot take it.
+        """
+        if task.actor is None:
+            try:
+                payload = json.dumps(kwargs, separators=(",", ":"))
+            except (TypeError, ValueError) as e:
+                raise SerializationError(f"task arguments are not JSON-safe: {e}") from None
+            self._check_size(len(payload))
+            task.run(**json.loads(payload))
+            return
+        try:
+            task.actor.send_with_options(
+                kwargs=kwargs, delay=None if delay is None else int(delay * 1000)
+            )
+        except (TypeError, ValueError) as e:
+            raise SerializationError(f"task arguments are not JSON-safe: {e}") from None
+        except (redis.RedisError, dramatiq.errors.BrokerError, OSError) as e:
+            raise QueueUnavailable(
+                f"the queue at {self.url} could not take the message ({type(e).__name__}); "
+                "it was not queued"
+            ) from e
+
+    def send_later(
+        self, message: Message, *, via: str | None = None, delay: float | None = None
+    ) -> None:
+        """Queue *message* (already rendered) for the send actor; *delay* in seconds."""
+        self._check_size(payload_size(message))
+        self.enqueue(self.send_task, {"message": dump_message(message), "via": via}, delay=delay)
+
+    def _check_size(self, size: int) -> None:
+        if size > self.max_payload:
+            raise PayloadTooLarge(
+                "message",
+                size,
+                f"the queued payload would be over QUEUE_MAX_PAYLOAD ({self.max_payload} "
+                "bytes): send it now with send(), or link to large files",
+            )
 
     def check_via(self, via: object) -> None:
         """ConfigError now, at the call site, for a mailer name that does not exist."""
@@ -237,116 +340,128 @@ class Queue:
             raise ConfigError(f"via must be a mailer name, not {via!r}")
         self._mailer_for(via)
 
-    def encode(self, kwargs: dict[str, Any]) -> str:
-        """The JSON of a task's arguments; MessageTooLarge over the payload cap."""
-        try:
-            payload = json.dumps(kwargs, separators=(",", ":"))
-        except (TypeError, ValueError) as e:
-            raise SerializationError(f"task arguments are not JSON-safe: {e}") from None
-        if len(payload) > self.max_payload:
-            raise MessageTooLarge(
-                "message", len(payload), f"the queued payload is over {self.max_payload} bytes"
-            )
-        return payload
-
     # -- the delivery step ----------------------------------------------------------------
+
+    def _send_email(self, message: EmailMessageDict, via: str | None = None) -> None:
+        self.deliver(message, via=via)
 
     def deliver(self, message: EmailMessageDict, *, via: str | None = None) -> SendResult | None:
         """Send a queued message: at most once per recipient, failures classified.
 
-        Returns the SendResult, or None when there was nothing left to send (already done,
-        or expired). Raises TransientDeliveryError to be retried (only the deferred
-        recipients will be), anything else to fail for good after the give-up hook.
+        Returns the SendResult, or None when there was nothing left to send (already
+        done, being sent by another worker, or expired). Every failure is decided by
+        ``tasks.delivery.after_send``: retried (dramatiq.Retry), or reported to the
+        give-up hook once and raised. In immediate mode nothing is retried: the failure
+        is raised to the caller.
         """
         try:
             record = load_message(message)
         except (SerializationError, MessageError) as e:
             error = e if isinstance(e, SerializationError) else SerializationError(str(e))
-            self._give_up(GiveUp("", via, "unreadable", str(error)))
-            raise error from None
-        mailer = self._mailer_for(via)
-        alias = mailer.alias or (via or "")
-        if record.expires is not None and self._clock() > record.expires:
+            self._give_up(GiveUp(_identify({"message": message})[0], via, "unreadable", str(error)))
+            raise _reported(error) from None
+        message_id = record.message_id
+        try:
+            mailer = self._mailer_for(via)
             recipients = envelope_of(record, mailer.policy).recipients
-            log.warning(
-                "dropped %s via %s: expired at %s", record.message_id, alias, record.expires
-            )
-            self._give_up(
-                GiveUp(record.message_id, via, "expired", "the message expired", recipients)
-            )
-            return None
-        retries = _current_retries()
-        recipients = envelope_of(record, mailer.policy).recipients
+        except (ConfigError, MessageError) as e:
+            self._give_up(GiveUp(message_id, via, reason_of(e), str(e)))
+            raise _reported(e) from None
+        alias = mailer.alias or via or ""
+        token = uuid.uuid4().hex
+        lease = max(self.claim_ttl, 2 * float(getattr(mailer, "send_timeout", 0.0)))
         try:
-            done = self.ledger.done(record.message_id)
+            claim = self.ledger.claim(message_id, recipients, token, lease)
         except LedgerUnavailable as e:  # nothing sent: retried like any transient failure
-            if retries >= self.retry.max_retries:
-                self._give_up(
-                    GiveUp(record.message_id, via, "ledger unavailable", str(e), recipients)
-                )
-            raise
-        remaining = [r for r in recipients if r not in done]
-        if not remaining:
-            log.info("skipped %s via %s: already sent", record.message_id, alias)
+            self._retry_or_give_up(e, message_id, alias, recipients)
+        held_wait = claim.wait + 0.5 if claim.held else None
+        if not claim.claimed:
+            if held_wait is None:
+                log.info("skipped %s via %s: already sent", message_id, alias)
+                return None
+            self._wait_for_holder(message_id, alias, held_wait)
             return None
-        if done:
-            record = attrs.evolve(record, envelope_to=tuple(remaining))
-        try:
-            result = mailer.deliver(record)
-        except TransientDeliveryError as e:
-            self._record(record.message_id, _refused_for_good(e))
-            if retries >= self.retry.max_retries:
-                self._give_up(
-                    GiveUp(record.message_id, via, "retries exhausted", str(e), tuple(remaining))
-                )
-                raise
-            log.info("retrying %s via %s: %s", record.message_id, alias, type(e).__name__)
-            if e.retry_after is not None:
-                delay = max(self.retry.backoff(retries), e.retry_after)
-                raise dramatiq.Retry(str(e), delay=int(delay * 1000)) from e
-            raise
-        except ProperMailError as e:
-            self._record(record.message_id, _refused_for_good(e))
-            self._give_up(GiveUp(record.message_id, via, "permanent", str(e), tuple(remaining)))
-            raise
-        recorded = self._record(record.message_id, (*result.accepted, *result.rejected))
-        log.info(
-            "sent %s via %s to %d recipient(s)", record.message_id, alias, len(result.accepted)
-        )
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("sent %s to %s", record.message_id, ", ".join(result.accepted))
-        if result.deferred:
-            if not recorded:  # a retry could not tell who has the message: no second copies
-                self._give_up(
-                    GiveUp(
-                        record.message_id,
-                        via,
-                        "ledger unavailable",
-                        "deferred recipients are not retried when the ledger cannot say "
-                        "who was sent the message",
-                        result.deferred,
-                    )
-                )
-                return result
-            if retries >= self.retry.max_retries:
-                self._give_up(
-                    GiveUp(record.message_id, via, "retries exhausted", "deferred", result.deferred)
-                )
-                return result
-            raise TransientDeliveryError(
-                f"{len(result.deferred)} recipient(s) deferred; only they will be retried",
-                recipients=result.recipients,
+        if is_expired(record, self._clock()):
+            log.warning("dropped %s via %s: expired at %s", message_id, alias, record.expires)
+            self._settle(message_id, claim.claimed, claim.claimed, token)
+            self._give_up(
+                GiveUp(message_id, alias, "expired", "the message expired", claim.claimed)
             )
-        return result
+            return None
+        if claim.claimed != recipients:
+            record = attrs.evolve(record, envelope_to=claim.claimed)
+        try:
+            outcome: SendResult | ProperMailError = mailer.deliver(record)
+        except ProperMailError as e:
+            outcome = e
+        retries = _current_retries()
+        decision = after_send(
+            message_id=message_id,
+            via=alias,
+            claimed=claim.claimed,
+            held_wait=held_wait,
+            outcome=outcome,
+            retries=retries if retries is not None else 0,
+            policy=self.retry,
+        )
+        if not self._settle(message_id, decision.done, claim.claimed, token):
+            decision = _when_unrecorded(decision, message_id=message_id, via=alias)
+        return self._carry_out(decision, outcome, message_id, alias, retries is None)
 
-    def _record(self, message_id: str, recipients: tuple[str, ...] | list[str]) -> bool:
+    def _carry_out(
+        self,
+        decision: Outcome,
+        outcome: SendResult | ProperMailError,
+        message_id: str,
+        alias: str,
+        immediate: bool,
+    ) -> SendResult | None:
+        if isinstance(outcome, SendResult):
+            log.info("sent %s via %s to %d recipient(s)", message_id, alias, len(outcome.accepted))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("sent %s to %s", message_id, ", ".join(outcome.accepted))
+        for give_up in decision.give_ups:
+            self._give_up(give_up)
+        if decision.retry_in is not None:
+            error = outcome if isinstance(outcome, ProperMailError) else None
+            if not immediate:
+                self._raise_retry(
+                    error, message_id, alias, decision.retry_in, counts=decision.counts
+                )
+            if decision.counts:  # in immediate mode a would-be retry is the caller's
+                if not isinstance(error, TransientDeliveryError):
+                    statuses = outcome.recipients if isinstance(outcome, SendResult) else ()
+                    error = TransientDeliveryError(
+                        f"{len(decision.pending)} recipient(s) deferred", recipients=statuses
+                    )
+                _raise_immediately(error, message_id, alias)
+        if decision.error is not None:
+            raise _reported(decision.error)
+        return outcome if isinstance(outcome, SendResult) else None
+
+    def _wait_for_holder(self, message_id: str, alias: str, wait: float) -> None:
+        """Another task holds every recipient left: look again once its lease is over."""
+        current = CurrentMessage.get_current_message()
+        if current is None:  # immediate mode: the holder is in this process and reports
+            log.info("skipped %s via %s: another thread is sending it", message_id, alias)
+            return
+        if int(current.options.get(_WAITS, 0)) >= MAX_WAITS:
+            self._give_up(
+                GiveUp(message_id, alias, "error", "another worker held the message too long")
+            )
+            return
+        self._raise_retry(None, message_id, alias, wait, counts=False)
+
+    def _settle(
+        self, message_id: str, done: tuple[str, ...], claimed: tuple[str, ...], token: str
+    ) -> bool:
         """Write the ledger after the mailer answered; False (logged) if it failed.
 
         Never raises: the mailer has already taken the message, and raising would make
         Dramatiq run the task again, sending those recipients a second copy.
         """
         try:
-            self.ledger.record(message_id, recipients)
+            self.ledger.settle(message_id, done, claimed, token)
         except LedgerUnavailable as e:
             log.error(
                 "%s: the mailer answered but the ledger was not written (%s); a redelivery "
@@ -378,16 +493,98 @@ class Queue:
             self.broker.close()
 
 
-def _refused_for_good(error: ProperMailError) -> list[str]:
-    recipients = getattr(error, "recipients", ())
-    return [s.address for s in recipients if s.status == "rejected"]
+def _raise_immediately(error: ProperMailError, message_id: str, via: str | None) -> NoReturn:
+    log.warning(
+        "send of %s via %s failed (%s); immediate mode: raised to the caller, not retried",
+        message_id or "a message",
+        via or "the default mailer",
+        type(error).__name__,
+    )
+    raise _reported(error)
 
 
-def _current_retries() -> int:
+def _retry_when(retries: int, error: BaseException) -> bool:
+    """Dramatiq retries only what our wrapper turned into dramatiq.Retry."""
+    return isinstance(error, dramatiq.Retry)
+
+
+def _reported[E: BaseException](error: E) -> E:
+    """Mark *error* as reported (give-up hook and log done), so no wrapper reports it again."""
+    setattr(error, _REPORTED, True)
+    return error
+
+
+def _text(error: BaseException) -> str:
+    if isinstance(error, ProperMailError):
+        return str(error)
+    return f"{type(error).__name__}: {str(error)[:300]}"
+
+
+def _identify(kwargs: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The Message-ID and via of a task's arguments, when they carry them."""
+    message = kwargs.get("message")
+    message_id = message.get("message_id") if isinstance(message, Mapping) else None
+    via = kwargs.get("via")
+    return (
+        message_id if isinstance(message_id, str) else "",
+        via if isinstance(via, str) else None,
+    )
+
+
+def _current_retries() -> int | None:
+    """The failed attempts of the running message that count (None: immediate mode)."""
     current = CurrentMessage.get_current_message()
     if current is None:
-        return 0
-    return int(current.options.get("retries", 0))
+        return None
+    return int(current.options.get("retries", 0)) - int(current.options.get(_WAITS, 0))
+
+
+def _public_url(url: str) -> str:
+    """*url* without its password (for messages and logs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<an unparsable URL>"
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _ledger_for(
+    ledger: Ledger | str | None,
+    broker: dramatiq.Broker | None,
+    spec: object,
+    namespace: str,
+) -> Ledger:
+    if ledger is not None and not isinstance(ledger, str):
+        return ledger
+    if isinstance(ledger, str):
+        if ledger == "memory":
+            return MemoryLedger()
+        if not ledger.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"QUEUE_LEDGER must be a redis:// URL or 'memory', not {_public_url(ledger)!r}"
+            )
+        return RedisLedger(_redis_client(ledger), namespace=namespace)
+    if isinstance(broker, RedisBroker):
+        return RedisLedger(broker.client, namespace=namespace)
+    if isinstance(spec, str) and spec.startswith(("amqp://", "amqps://")):
+        raise ConfigError(
+            "QUEUE is a RabbitMQ URL: set QUEUE_LEDGER to a redis:// URL, where workers "
+            "share the idempotency ledger and the claims that keep a message from being "
+            "sent twice ('memory' keeps them per process, for tests only)"
+        )
+    return MemoryLedger()
+
+
+def _redis_client(url: str) -> redis.Redis:
+    # RedisBroker(url=...) builds its pool from the URL alone and hands socket options to
+    # a client that ignores them next to a pool: build the pool here, with them.
+    pool = redis.ConnectionPool.from_url(url, socket_timeout=30, socket_connect_timeout=10)
+    return redis.Redis(connection_pool=pool)
 
 
 def build_broker(
@@ -407,18 +604,25 @@ def build_broker(
         broker = StubBroker()
         broker.emit_after("process_boot")
     elif isinstance(spec, str) and spec.startswith(("redis://", "rediss://", "unix://")):
-        # RedisBroker(url=...) builds its pool from the URL alone and hands socket options
-        # to a client that ignores them next to a pool: build the pool here, with them.
-        pool = redis.ConnectionPool.from_url(spec, socket_timeout=30, socket_connect_timeout=10)
-        options: dict[str, Any] = {"client": redis.Redis(connection_pool=pool)}
+        options: dict[str, Any] = {"client": _redis_client(spec)}
         if heartbeat_timeout is not None:
             options["heartbeat_timeout"] = heartbeat_timeout
         if maintenance_chance is not None:
             options["maintenance_chance"] = maintenance_chance
         broker = RedisBroker(namespace=namespace, **options)  # type: ignore[no-untyped-call]
+    elif isinstance(spec, str) and spec.startswith(("amqp://", "amqps://")):
+        try:
+            from dramatiq.brokers.rabbitmq import RabbitmqBroker
+        except ImportError:
+            raise ConfigError(
+                "QUEUE is a RabbitMQ URL but pika is not installed: "
+                "pip install 'proper-mail[rabbitmq]'"
+            ) from None
+        broker = RabbitmqBroker(url=spec, confirm_delivery=True)
     else:
         raise ConfigError(
-            f"QUEUE must be 'immediate', 'stub', a redis:// URL or a dramatiq Broker, not {spec!r}"
+            "QUEUE must be 'immediate', 'stub', a redis:// or amqp:// URL or a dramatiq "
+            f"Broker, not {_public_url(spec) if isinstance(spec, str) else spec!r}"
         )
     if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
         broker.add_middleware(CurrentMessage())

@@ -1,13 +1,14 @@
 """The one converter between ``Message`` records and JSON-safe dicts (``EmailMessageDict``).
 
-``EmailMessageDict`` is what ``EmailMessage.serialize()`` returns, what a custom
-mailer's ``send_now`` receives (the guide's 7.5), and what a queued task carries. It
-holds only JSON types: addresses as ``"Name <local@domain>"`` strings, attachment bytes
-as base64, the Date as ISO 8601. Never a host, user name, password or API key.
+``EmailMessageDict`` is what ``EmailMessage.serialize()`` returns, what a queued task
+carries, and what a custom mailer written the guide's way (7.5) receives in
+``send_now``. It holds only JSON types: addresses as ``"Name <local@domain>"`` strings,
+attachment bytes as base64, the Date as ISO 8601. Never a host, user name, password or
+API key.
 
-This module sits beside ``adapters/`` and ``tasks/`` rather than inside ``tasks/``:
-mailers need it to load a dict (``BaseMailer.render``) and adapters must not import
-tasks.
+The converter is built by ``make_converter()``, once, here; nothing registers hooks on a
+shared converter at import. Mailers never import this module: the composition root
+(``proper_mail.mail``) hands them ``CODEC`` when it builds them, for the guide's recipe.
 """
 
 from __future__ import annotations
@@ -15,23 +16,27 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, cast
 
 import cattrs
-from cattrs.preconf.json import make_converter
+from cattrs.preconf.json import make_converter as make_json_converter
 from cattrs.v import format_exception
 
-from .core.addresses import Address
-from .core.compose import compose
-from .core.records import Alternative, Message
-from .errors import MessageError, SerializationError
+from ..core.addresses import Address
+from ..core.compose import compose
+from ..core.records import Alternative, Message
+from ..errors import MessageError, SerializationError
 
 __all__ = [
+    "CODEC",
     "AttachmentDict",
+    "Codec",
     "EmailMessageDict",
-    "converter",
     "dump_message",
     "load_message",
+    "make_converter",
+    "payload_size",
 ]
 
 
@@ -68,9 +73,6 @@ class EmailMessageDict(TypedDict):
     envelope_to: NotRequired[list[str]]
     expires: NotRequired[str | None]
     v: NotRequired[int]
-
-
-converter = make_converter(forbid_extra_keys=True)
 
 
 def _structure_address(value: object, _: object) -> Address:
@@ -112,16 +114,28 @@ def _structure_alternative(value: object, _: object) -> Alternative:
     return Alternative(content=value[0], mimetype=value[1])
 
 
-converter.register_unstructure_hook(Address, str)
-converter.register_structure_hook(Address, _structure_address)
-converter.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
-converter.register_structure_hook(bytes, _structure_bytes)
-converter.register_unstructure_hook(dt.datetime, dt.datetime.isoformat)
-converter.register_structure_hook(dt.datetime, _structure_datetime)
-converter.register_unstructure_hook_func(_is_pairs, dict)
-converter.register_structure_hook_func(_is_pairs, _structure_pairs)
-converter.register_unstructure_hook(Alternative, lambda a: [a.content, a.mimetype])
-converter.register_structure_hook(Alternative, _structure_alternative)
+def make_converter() -> cattrs.Converter:
+    """Return the converter between Message records and EmailMessageDicts.
+
+    JSON-safe (cattrs' JSON preset), strict about unknown keys, with our hooks:
+    addresses as strings, bytes as base64, datetimes as ISO 8601, headers and metadata as
+    objects, alternatives as ``[content, mimetype]`` pairs.
+    """
+    converter = make_json_converter(forbid_extra_keys=True)
+    converter.register_unstructure_hook(Address, str)
+    converter.register_structure_hook(Address, _structure_address)
+    converter.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
+    converter.register_structure_hook(bytes, _structure_bytes)
+    converter.register_unstructure_hook(dt.datetime, dt.datetime.isoformat)
+    converter.register_structure_hook(dt.datetime, _structure_datetime)
+    converter.register_unstructure_hook_func(_is_pairs, dict)
+    converter.register_structure_hook_func(_is_pairs, _structure_pairs)
+    converter.register_unstructure_hook(Alternative, lambda a: [a.content, a.mimetype])
+    converter.register_structure_hook(Alternative, _structure_alternative)
+    return converter
+
+
+_CONVERTER = make_converter()
 
 
 #: The version of the EmailMessageDict layout; a payload of another version is refused.
@@ -130,7 +144,7 @@ SCHEMA_VERSION = 1
 
 def dump_message(message: Message) -> EmailMessageDict:
     """Return *message* as an EmailMessageDict (JSON-safe, with its schema version)."""
-    data = cast("EmailMessageDict", converter.unstructure(message, Message))
+    data = cast("EmailMessageDict", _CONVERTER.unstructure(message, Message))
     data["v"] = SCHEMA_VERSION
     return data
 
@@ -151,7 +165,7 @@ def load_message(data: EmailMessageDict | dict[str, Any]) -> Message:
             f"EmailMessageDict version {version!r} is not supported (this is {SCHEMA_VERSION})"
         )
     try:
-        message = converter.structure(data, Message)
+        message = _CONVERTER.structure(data, Message)
     except cattrs.BaseValidationError as e:
         problems = "; ".join(cattrs.transform_error(e, path="$", format_exception=_describe))
         raise SerializationError(f"not a valid EmailMessageDict: {problems}") from None
@@ -189,3 +203,43 @@ def revalidate(message: Message) -> Message:
         envelope_to=message.envelope_to,
         expires=message.expires,
     )
+
+
+class Codec:
+    """The EmailMessageDict codec as an object: what the composition root hands mailers
+    so the guide's ``send_now(*EmailMessageDict)`` recipe works (``adapters.base.DictCodec``)."""
+
+    def dump(self, message: Message) -> EmailMessageDict:
+        """Return *message* as an EmailMessageDict."""
+        return dump_message(message)
+
+    def load(self, data: Mapping[str, Any]) -> Message:
+        """Return the Message in *data* (SerializationError or MessageError if bad)."""
+        return load_message(dict(data))
+
+
+CODEC = Codec()
+
+
+def payload_size(message: Message) -> int:
+    """Return about how many bytes *message* takes as a queued JSON payload, without
+    building it (so a 50 MB attachment is refused before 70 MB of JSON exist).
+
+    Exact for the large parts (base64 attachments, ASCII bodies); non-ASCII text is
+    counted as the ``\\uXXXX`` escapes Dramatiq's JSON encoder writes; a fixed allowance
+    covers the keys and the small fields.
+    """
+    texts = [message.subject, message.body, *(a.content for a in message.alternatives)]
+    texts.extend(value for _, value in message.headers)
+    size = 2048 + sum(_json_text_size(t) for t in texts)
+    size += 64 * (len(message.recipients) + len(message.reply_to) + len(message.tags))
+    for attachment in message.attachments:
+        size += 4 * ((len(attachment.content) + 2) // 3) + 128 + len(attachment.filename) * 6
+    return size
+
+
+def _json_text_size(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    # \uXXXX per BMP character, like the JSON escapes (astral ones: 10 here, 12 there).
+    return len(text.encode("ascii", "backslashreplace"))
