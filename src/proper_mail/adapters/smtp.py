@@ -210,10 +210,26 @@ class _Deadline:
     def remaining(self, what: str) -> float:
         left = self.at - time.monotonic()
         if left <= 0:
-            raise TransientDeliveryError(
-                f"{what}: the message was not sent within send_timeout ({self.seconds:g} s)"
-            )
+            raise self.passed(what)
         return left
+
+    def passed(self, what: str) -> TransientDeliveryError:
+        return TransientDeliveryError(
+            f"{what}: the message was not sent within send_timeout ({self.seconds:g} s)"
+        )
+
+    @contextmanager
+    def bounding(self, sock: socket.socket, timeout: float, what: str) -> Iterator[None]:
+        """Run one socket operation with the per-read *timeout*, cut to the time left;
+        a timeout the deadline caused is reported as the deadline."""
+        left = self.remaining(what)
+        sock.settimeout(min(timeout, left))
+        try:
+            yield
+        except TimeoutError:
+            if left < timeout:
+                raise self.passed(what) from None
+            raise
 
 
 class _Connection:
@@ -238,10 +254,9 @@ class _Connection:
 
     def send(self, data: bytes, deadline: _Deadline, what: str) -> None:
         """Write *data*, re-checking the deadline between chunks."""
-        sock = self.sock
         for start in range(0, len(data), _WRITE_CHUNK):
-            sock.settimeout(min(self.timeout, deadline.remaining(what)))
-            sock.sendall(data[start : start + _WRITE_CHUNK])
+            with deadline.bounding(self.sock, self.timeout, what):
+                self.sock.sendall(data[start : start + _WRITE_CHUNK])
 
     def read_reply(self, deadline: _Deadline, what: str) -> Reply:
         """Read one (maybe multi-line) reply; the deadline is checked at every read."""
@@ -266,8 +281,8 @@ class _Connection:
             if len(kept) < MAX_REPLY_LINE:
                 kept += self._pending[: MAX_REPLY_LINE - len(kept)]
             self._pending = b""  # a very long line: its tail is read and dropped
-            self.sock.settimeout(min(self.timeout, deadline.remaining(what)))
-            chunk = self._file.read1(65536)
+            with deadline.bounding(self.sock, self.timeout, what):
+                chunk = self._file.read1(65536)
             if not chunk:
                 raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
             self._pending = chunk

@@ -168,43 +168,46 @@ def _parts(
     """The body, its subtype, the alternatives and the files of *message*."""
     body: str | None = None
     subtype = "plain"
+    body_alternative: email.message.Message | None = None
     alternatives: list[Alternative] = []
     attachments: list[Attachment] = []
-    body_parent: email.message.Message | None = None
-    for part, parent in _leaves(message, None):
+    for part, ancestors in _leaves(message, ()):
         ctype = part.get_content_type()
-        disposition = part.get_content_disposition()
-        is_text_body = ctype in ("text/plain", "text/html") and disposition != "attachment"
+        parent = ancestors[-1] if ancestors else None
         in_related = parent is not None and parent.get_content_type() == "multipart/related"
-        content_id = part.get("Content-ID")
-        if is_text_body and body is None and not (in_related and content_id):
-            body, subtype, body_parent = _text_of(part), ctype.split("/")[1], parent
-        elif (
-            ctype.startswith("text/")
-            and disposition != "attachment"
-            and parent is not None
-            and parent is body_parent
-            and parent.get_content_type() == "multipart/alternative"
-        ):
-            alternatives.append(Alternative(_text_of(part), ctype))
-        else:
-            attachments.append(_attachment_of(part, in_related, content_id))
-    if body is None and alternatives:
-        first = alternatives.pop(0)
-        body, subtype = first.content, first.mimetype.split("/")[1]
+        related_root = in_related and parent is not None and parent.get_payload(0) is part
+        is_text = ctype.startswith("text/") and part.get_content_disposition() != "attachment"
+        alternative = _nearest_alternative(ancestors)
+        if is_text and (not in_related or related_root):
+            if body is None and ctype in ("text/plain", "text/html"):
+                body, subtype, body_alternative = _text_of(part), ctype[5:], alternative
+                continue
+            if alternative is not None and alternative is body_alternative:
+                alternatives.append(Alternative(_text_of(part), ctype))
+                continue
+        attachments.append(_attachment_of(part, in_related and not related_root))
     return body or "", subtype, alternatives, attachments
 
 
 def _leaves(
-    part: email.message.Message, parent: email.message.Message | None
-) -> Iterator[tuple[email.message.Message, email.message.Message | None]]:
-    """Every leaf part with its multipart parent, in order (message/* parts are leaves)."""
+    part: email.message.Message, ancestors: tuple[email.message.Message, ...]
+) -> Iterator[tuple[email.message.Message, tuple[email.message.Message, ...]]]:
+    """Every leaf part with its multipart ancestors, in order (message/* are leaves)."""
     if part.is_multipart() and part.get_content_maintype() == "multipart":
         for child in part.get_payload():
             assert isinstance(child, email.message.Message)
-            yield from _leaves(child, part)
+            yield from _leaves(child, (*ancestors, part))
     else:
-        yield part, parent
+        yield part, ancestors
+
+
+def _nearest_alternative(
+    ancestors: tuple[email.message.Message, ...],
+) -> email.message.Message | None:
+    for ancestor in reversed(ancestors):
+        if ancestor.get_content_type() == "multipart/alternative":
+            return ancestor
+    return None
 
 
 def _text_of(part: email.message.Message) -> str:
@@ -219,7 +222,7 @@ def _text_of(part: email.message.Message) -> str:
         ) from None
 
 
-def _attachment_of(part: email.message.Message, in_related: bool, content_id: object) -> Attachment:
+def _attachment_of(part: email.message.Message, related: bool) -> Attachment:
     if part.is_multipart():  # message/rfc822 and friends: the enclosed message's bytes
         inner = part.get_payload(0)
         assert isinstance(inner, email.message.Message)
@@ -228,12 +231,13 @@ def _attachment_of(part: email.message.Message, in_related: bool, content_id: ob
         payload = part.get_payload(decode=True)
         content = payload if isinstance(payload, bytes) else b""
     filename = part.get_filename() or ""
+    content_id = part.get("Content-ID")
     cid = header_text("Content-ID", content_id) if content_id is not None else None
-    inline = (in_related and cid is not None) or part.get_content_disposition() == "inline"
+    inline = related or (cid is not None and part.get_content_disposition() == "inline")
     return Attachment(
         filename=header_text("filename", filename) if filename else "",
         content=content,
         mimetype=part.get_content_type(),
         disposition="inline" if inline else "attachment",
-        content_id=cid.strip() if cid else None,
+        content_id=cid.strip() if cid and inline else None,
     )

@@ -16,6 +16,7 @@ from ..core.records import Message, SendResult
 from ..errors import (
     ConfigError,
     DeliveryError,
+    LedgerUnavailable,
     MessageError,
     ProperMailError,
     SerializationError,
@@ -122,7 +123,11 @@ def is_expired(message: Message, now: dt.datetime) -> bool:
 
 
 def reason_of(error: BaseException) -> Reason:
-    """The give-up reason for a failure that will not be retried."""
+    """The give-up reason for a failure that will not be retried (any more)."""
+    if isinstance(error, LedgerUnavailable):
+        return "ledger unavailable"
+    if isinstance(error, TransientDeliveryError):
+        return "retries exhausted"
     if isinstance(error, SerializationError):
         return "unreadable"
     if isinstance(error, ConfigError):
@@ -217,7 +222,7 @@ def when_unrecorded(outcome: Outcome, *, message_id: str, via: str | None) -> Ou
     (a retry could not tell who already has the message), deferred recipients are given
     up with reason ``ledger unavailable`` instead."""
     if outcome.retry_in is None or not outcome.counts:
-        return attrs.evolve(outcome, retry_in=None)
+        return attrs.evolve(outcome, retry_in=None, counts=True)
     return attrs.evolve(
         outcome,
         retry_in=None,

@@ -374,7 +374,7 @@ class Queue:
             claim = self.ledger.claim(message_id, recipients, token, lease)
         except LedgerUnavailable as e:  # nothing sent: retried like any transient failure
             self._retry_or_give_up(e, message_id, alias, recipients)
-        held_wait = claim.wait + 0.5 if claim.held else None
+        held_wait = _poll_delay(claim.wait) if claim.held else None
         if not claim.claimed:
             if held_wait is None:
                 log.info("skipped %s via %s: already sent", message_id, alias)
@@ -529,6 +529,15 @@ def _identify(kwargs: Mapping[str, Any]) -> tuple[str, str | None]:
         message_id if isinstance(message_id, str) else "",
         via if isinstance(via, str) else None,
     )
+
+
+def _poll_delay(lease_left: float) -> float:
+    """When to look again at recipients another task holds: soon (a holder usually
+    settles within milliseconds), then less often (1, 2, 4 ... s), never later than its
+    lease's end (a dead holder's claims are free then)."""
+    current = CurrentMessage.get_current_message()
+    waits = int(current.options.get(_WAITS, 0)) if current is not None else 0
+    return min(lease_left + 0.5, 2.0 ** min(waits, 16))
 
 
 def _current_retries() -> int | None:
