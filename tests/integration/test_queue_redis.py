@@ -113,7 +113,7 @@ def stop(process: subprocess.Popen[bytes], sig: int) -> None:
         else:
             os.kill(process.pid, sig)
     try:
-        process.wait(timeout=20)
+        process.wait(timeout=90)  # in-flight sends finish first; a loaded machine is slow
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
@@ -232,9 +232,10 @@ def test_no_redis_key_or_value_holds_a_secret(env: dict[str, Any]) -> None:
     worker = start_worker(env["env"])
     try:
         wait_until(lambda: set(received_ids(server)) >= set(ids), 30)
+        # Both failures end in the dead-letter set: the refusal at once, the greylisted
+        # message after its retries.
         dead = f"{env['namespace']}:emails.XQ"
-        wait_until(lambda: client.exists(dead) or client.zcard(dead) > 0, 30)
-        time.sleep(1.5)  # let the greylisted message be retried and fail for good
+        wait_until(lambda: client.exists(dead) and client.zcard(dead) >= 2, 60)
     finally:
         stop(worker, signal.SIGTERM)
 

@@ -22,11 +22,13 @@ from proper_mail import (
     BaseMailer,
     ConfigError,
     EmailMessage,
+    EmailMessageDict,
     LedgerUnavailable,
     Mail,
     Message,
     PayloadTooLarge,
     PermanentDeliveryError,
+    QueueUnavailable,
     RecipientStatus,
     SendResult,
     SerializationError,
@@ -457,3 +459,193 @@ def test_a_payload_of_another_version_is_refused() -> None:
 
     with pytest.raises(SerializationError, match="version 2"):
         load_message({**payload, "v": 2})
+
+
+class ForeignErrorMailer(BaseMailer):
+    """The guide's 7.5 shape, failing the way an HTTP client does: not our error."""
+
+    def send_now(self, *messages: Any) -> int:
+        raise RuntimeError("HTTPStatusError: 500 Internal Server Error")
+
+
+def stub_mail(**extra: Any) -> tuple[Mail, dramatiq.Worker]:
+    """A Mail on a StubBroker (not made current) with a running Worker."""
+    settings = settings_for("stub", **extra)
+    settings["MAILERS"] = {**settings["MAILERS"], "foreign": {"type": ForeignErrorMailer}}
+    mail = Mail.from_settings(settings)
+    broker = mail.queue.broker
+    assert broker is not None
+    worker = dramatiq.Worker(broker, worker_timeout=50)
+    worker.start()
+    return mail, worker
+
+
+def run_and_report(
+    mail: Mail, worker: dramatiq.Worker, caplog: pytest.LogCaptureFixture, send: Any
+) -> list[str]:
+    """Run *send*, drain the queue, stop; return the ERROR lines of proper_mail."""
+    given_up.clear()
+    ScriptedMailer.script, ScriptedMailer.attempts = [], []
+    try:
+        with caplog.at_level(logging.ERROR, logger="proper_mail"):
+            send()
+            drain(mail)
+    finally:
+        worker.stop()
+        mail.close()
+    return [r.getMessage() for r in caplog.records if r.name.startswith("proper_mail")]
+
+
+def test_a_foreign_error_from_a_custom_mailer_is_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The guide's recipe raising an HTTP client's error in a worker: one give-up
+    (permanent), one ERROR naming the Message-ID and the alias; never a silent dead letter."""
+    mail, worker = stub_mail()
+    record = mail.compose(to="a@example.com", body="x")
+
+    errors = run_and_report(mail, worker, caplog, lambda: mail.send_later(record, via="foreign"))
+
+    assert [(g.reason, g.message_id, g.via) for g in given_up] == [
+        ("permanent", record.message_id, "foreign")
+    ]
+    assert "HTTPStatusError" in given_up[0].error
+    assert [e for e in errors if e.startswith("gave up")] == [
+        f"gave up on {record.message_id} via foreign (permanent): {given_up[0].error}; "
+        "1 recipient(s) not sent"
+    ]
+
+
+def test_a_mailer_removed_by_a_deploy_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """A queued message whose via no longer exists: the hook hears 'unknown mailer'."""
+    mail, worker = stub_mail()
+    record = mail.compose(to="a@example.com", body="x")
+    actor: Any = mail.queue.send_task.actor
+
+    run_and_report(
+        mail,
+        worker,
+        caplog,
+        lambda: actor.send_with_options(kwargs={"message": dump_message(record), "via": "gone"}),
+    )
+
+    assert [(g.reason, g.message_id) for g in given_up] == [("unknown mailer", record.message_id)]
+    assert "Unknown mailer 'gone'" in given_up[0].error
+
+
+def test_a_payload_without_its_message_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """A payload missing its message argument: 'bad arguments', once."""
+    mail, worker = stub_mail()
+    actor: Any = mail.queue.send_task.actor
+
+    run_and_report(mail, worker, caplog, lambda: actor.send_with_options(kwargs={"via": None}))
+
+    assert [g.reason for g in given_up] == ["bad arguments"]
+    assert "missing a required argument: 'message'" in given_up[0].error
+
+
+def test_the_guides_task_failing_for_good_is_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The guide's send_email_task (mailer.send_now in the task body): a 554 is reported
+    once by the task wrapper, with the Message-ID from the payload."""
+    mail, worker = stub_mail()
+
+    @mail.queue.task()
+    def send_email_task(message: EmailMessageDict, via: str | None = None) -> None:
+        mailer = mail.mailers[via] if via else mail.mailer
+        mailer.send_now(message)
+
+    record = mail.compose(to="a@example.com", body="x")
+
+    def send() -> None:
+        ScriptedMailer.script = ["permanent"]
+        send_email_task(message=dump_message(record), via="scripted")
+
+    run_and_report(mail, worker, caplog, send)
+
+    assert [(g.reason, g.message_id, g.via) for g in given_up] == [
+        ("permanent", record.message_id, "scripted")
+    ]
+
+
+def test_the_guides_task_retries_a_transient_failure_then_reports_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 451 every time from the guide's task: 1 + QUEUE_MAX_RETRIES attempts, one report."""
+    mail, worker = stub_mail()
+
+    @mail.queue.task()
+    def send_email_task(message: EmailMessageDict, via: str | None = None) -> None:
+        (mail.mailers[via] if via else mail.mailer).send_now(message)
+
+    record = mail.compose(to="a@example.com", body="x")
+
+    def send() -> None:
+        ScriptedMailer.script = ["transient"] * 10
+        send_email_task(message=dump_message(record), via="scripted")
+
+    run_and_report(mail, worker, caplog, send)
+
+    assert len(ScriptedMailer.attempts) == 4
+    assert [g.reason for g in given_up] == ["retries exhausted"]
+
+
+def test_a_bug_in_a_task_is_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Any exception of a task's own code: reason 'error', once, not retried."""
+    mail, worker = stub_mail()
+    calls: list[int] = []
+
+    @mail.queue.task()
+    def buggy(message: EmailMessageDict, via: str | None = None) -> None:
+        calls.append(1)
+        raise KeyError("tenant")
+
+    record = mail.compose(to="a@example.com", body="x")
+
+    run_and_report(mail, worker, caplog, lambda: buggy(message=dump_message(record)))
+
+    assert calls == [1]
+    assert [(g.reason, g.message_id) for g in given_up] == [("error", record.message_id)]
+    assert given_up[0].error == "KeyError: 'tenant'"
+
+
+def test_an_unsendable_message_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """A Unicode local part for a mailer without SMTPUTF8: 'unsendable', once."""
+    mail, worker = stub_mail()
+    record = mail.compose(to="zoë@example.com", body="x")
+
+    run_and_report(mail, worker, caplog, lambda: mail.send_later(record))
+
+    assert [g.reason for g in given_up] == ["unsendable"]
+
+
+def test_redis_down_at_enqueue_is_a_typed_transient_error() -> None:
+    """send_later with Redis unreachable: QueueUnavailable naming the URL, no password."""
+    mail = Mail.from_settings(settings_for(f"redis://:hunter2-redis@127.0.0.1:{closed_port()}/0"))
+    record = mail.compose(to="a@example.com", body="x")
+
+    with pytest.raises(QueueUnavailable, match=r"redis://:\*\*\*@127\.0\.0\.1:\d+/0") as caught:
+        mail.send_later(record)
+
+    assert "hunter2-redis" not in str(caught.value)
+    assert isinstance(caught.value, TransientDeliveryError)
+    mail.close()
+
+
+def test_dramatiqs_own_log_lines_hold_no_mail(caplog: pytest.LogCaptureFixture) -> None:
+    """A failing message's Dramatiq ERROR line names the payload, never its body or
+    recipients."""
+    mail, worker = stub_mail()
+    record = mail.compose(to="secret-person@example.com", subject="s3cret", body="reset-link-42")
+
+    with caplog.at_level(logging.INFO, logger="dramatiq"):
+        run_and_report(mail, worker, caplog, lambda: mail.send_later(record, via="foreign"))
+
+    dramatiq_lines = [r.getMessage() for r in caplog.records if r.name.startswith("dramatiq")]
+    assert any(record.message_id in line for line in dramatiq_lines)
+    assert not any(
+        word in line
+        for line in dramatiq_lines
+        for word in ("secret-person", "s3cret", "reset-link-42")
+    )

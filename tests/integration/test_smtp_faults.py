@@ -50,9 +50,7 @@ def serve(pipelining: bool) -> Iterator[list[ScriptedSMTPServer]]:
         server.stop()
 
 
-def start(
-    servers: list[ScriptedSMTPServer], pipelining: bool, *rules: Rule
-) -> ScriptedSMTPServer:
+def start(servers: list[ScriptedSMTPServer], pipelining: bool, *rules: Rule) -> ScriptedSMTPServer:
     """A scripted server with *rules*, PIPELINING as the test's parameter."""
     server = ScriptedSMTPServer(Script(rules, pipelining=pipelining))
     server.start()
@@ -75,9 +73,7 @@ def send(server: ScriptedSMTPServer, message: Message = MESSAGE, **options: floa
             return e
 
 
-def test_a_normal_session_is_sent(
-    serve: list[ScriptedSMTPServer], pipelining: bool
-) -> None:
+def test_a_normal_session_is_sent(serve: list[ScriptedSMTPServer], pipelining: bool) -> None:
     """No fault: stored, and every recipient reported sent."""
     server = start(serve, pipelining)
 
@@ -183,11 +179,12 @@ def test_the_reply_after_the_data_is_classified(
 
     (received,) = server.messages
     assert received.stored is stored
-    kind = {
+    kinds: dict[type, str] = {
         MessageTooLarge: "too large",
         PermanentDeliveryError: "permanent",
         TransientDeliveryError: "transient",
-    }.get(type(outcome), "sent")
+    }
+    kind = kinds.get(type(outcome), "sent")
     assert kind == reported
     if kind == "sent":
         assert getattr(outcome, "accepted", None) == ("a@example.com", "b@example.com")

@@ -11,6 +11,7 @@ import pytest
 from proper_mail import (
     BaseMailer,
     ConfigError,
+    DeliveryError,
     EmailMessageDict,
     Message,
     PermanentDeliveryError,
@@ -42,7 +43,7 @@ class RecipeMailer(BaseMailer):
         return self.answer
 
 
-class BrokenClient(Exception):
+class BrokenClientError(Exception):
     """An error of some HTTP client, not ours."""
 
 
@@ -50,10 +51,10 @@ class DeliverMailer(BaseMailer):
     """A provider-style mailer: deliver() only, raising its client's errors."""
 
     def deliver(self, message: Message) -> SendResult:
-        raise BrokenClient("503 from the provider")
+        raise BrokenClientError("503 from the provider")
 
-    def classify(self, error: Exception) -> TransientDeliveryError | PermanentDeliveryError:
-        if isinstance(error, BrokenClient) and "503" in str(error):
+    def classify(self, error: Exception) -> DeliveryError:
+        if isinstance(error, BrokenClientError) and "503" in str(error):
             return TransientDeliveryError(f"provider busy: {error}", code=503)
         return super().classify(error)
 
@@ -97,12 +98,12 @@ def test_a_recipe_counting_zero_reports_the_recipients_failed() -> None:
 def test_a_foreign_error_in_the_recipe_is_a_delivery_error_with_its_cause() -> None:
     """httpx.HTTPStatusError or any error not ours: mapped once by classify(), permanent
     by default, the original kept as __cause__."""
-    RecipeMailer.answer = BrokenClient("boom")
+    RecipeMailer.answer = BrokenClientError("boom")
 
-    with pytest.raises(PermanentDeliveryError, match="RecipeMailer: BrokenClient: boom") as e:
+    with pytest.raises(PermanentDeliveryError, match="RecipeMailer: BrokenClientError: boom") as e:
         bound(RecipeMailer()).deliver(MESSAGE)
 
-    assert isinstance(e.value.__cause__, BrokenClient)
+    assert isinstance(e.value.__cause__, BrokenClientError)
 
 
 def test_timeouts_and_connection_errors_are_transient_by_default() -> None:
@@ -120,12 +121,12 @@ def test_a_mailer_can_classify_its_own_errors() -> None:
         DeliverMailer().deliver(MESSAGE)
 
     assert e.value.code == 503
-    assert isinstance(e.value.__cause__, BrokenClient)
+    assert isinstance(e.value.__cause__, BrokenClientError)
 
 
 def test_send_now_maps_foreign_errors_too() -> None:
     """The guide's task calls mailer.send_now(message) itself: still our error."""
-    RecipeMailer.answer = BrokenClient("boom")
+    RecipeMailer.answer = BrokenClientError("boom")
 
     with pytest.raises(PermanentDeliveryError):
         bound(RecipeMailer()).send_now(dump_message(MESSAGE))
@@ -172,7 +173,7 @@ def test_a_bad_message_in_a_batch_stops_it_before_anything_is_sent() -> None:
     bad: dict[str, Any] = {**dump_message(MESSAGE), "to": ["not an address"]}
 
     with pytest.raises(SerializationError, match=r"@ \$\.to\[0\]"):
-        mailer.send_now(MESSAGE, MESSAGE, bad)  # type: ignore[arg-type]
+        mailer.send_now(MESSAGE, MESSAGE, bad)
 
     assert isinstance(mailer, ToMemoryMailer)
     assert mailer.outbox == []

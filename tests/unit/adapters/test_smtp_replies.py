@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from proper_mail import MessageTooLarge, PermanentDeliveryError, TransientDeliveryError
-from proper_mail.adapters.smtp import Reply, data_end_outcome, parse_reply_line, rcpt_state, reply_error
+from proper_mail.adapters.smtp import (
+    Reply,
+    data_end_outcome,
+    parse_reply_line,
+    rcpt_state,
+    reply_error,
+)
 
 
 @pytest.mark.parametrize(

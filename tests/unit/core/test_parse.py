@@ -28,7 +28,9 @@ def modern() -> email.message.EmailMessage:
     built["X-Campaign"] = "spring"
     built.set_content("Hello")
     built.add_alternative("<p>Hello <img src='cid:logo'></p>", subtype="html")
-    html = built.get_payload()[1]
+    parts = built.get_payload()
+    assert isinstance(parts, list)
+    html = parts[1]
     assert isinstance(html, email.message.EmailMessage)
     html.add_related(b"\x89PNG", maintype="image", subtype="png", cid="<logo@x>")
     built.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename="a.pdf")
