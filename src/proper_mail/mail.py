@@ -479,6 +479,8 @@ def _import_type(where: str, type_: object) -> type[BaseMailer]:
 
 _current: Mail | None = None
 _current_lock = threading.Lock()
+#: Called with every Mail configure() builds (the testing kit swaps its mailers).
+configure_hooks: list[Callable[[Mail], None]] = []
 
 
 def configure(settings: ModuleType | Mapping[str, Any] | None = None, /, **overrides: Any) -> Mail:
@@ -495,11 +497,20 @@ def configure(settings: ModuleType | Mapping[str, Any] | None = None, /, **overr
     """
     global _current
     mail = Mail.from_settings(settings, **overrides)
+    for hook in list(configure_hooks):
+        hook(mail)
     with _current_lock:
         previous, _current = _current, mail
     if previous is not None:
         previous.close()
     return mail
+
+
+def restore_current(mail: Mail | None) -> None:
+    """Make *mail* the current Mail again (the testing kit, after a test configured one)."""
+    global _current
+    with _current_lock:
+        _current = mail
 
 
 def configured_mail() -> Mail | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import mimetypes
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +25,9 @@ from .tasks.serialization import EmailMessageDict, dump_message
 __all__ = ["EmailMessage"]
 
 _MISSING: Any = object()
+#: Called with every email and the record it composed (the testing kit learns which
+#: class a Message-ID came from).
+compose_hooks: list[Callable[[EmailMessage, Message], None]] = []
 
 
 class EmailMessage:
@@ -206,9 +209,14 @@ class EmailMessage:
                 self._stamp.date + dt.timedelta(seconds=self.max_age) if self.max_age else None
             ),
         }
-        if mail is None:
-            return compose(stamp=self._stamp, **fields)
-        return mail.compose(stamp=self._stamp, **fields)
+        record = (
+            compose(stamp=self._stamp, **fields)
+            if mail is None
+            else mail.compose(stamp=self._stamp, **fields)
+        )
+        for hook in list(compose_hooks):
+            hook(self, record)
+        return record
 
     def _render(self, mail: Mail | None) -> tuple[Bodies, tuple[Attachment, ...]]:
         """Render this email's templates (the guide's 4.1 table)."""

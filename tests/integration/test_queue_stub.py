@@ -41,6 +41,7 @@ from proper_mail.core.records import Stamp
 from proper_mail.tasks import GiveUp
 from proper_mail.tasks.ledger import Claim, MemoryLedger, RedisLedger
 from proper_mail.tasks.serialization import dump_message, load_message
+from proper_mail.testing import outbox
 from tests.strategies import compose_fields
 
 STAMP = Stamp(dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC), "t")
@@ -142,7 +143,7 @@ def test_send_later_goes_through_the_worker(stub: tuple[Mail, dramatiq.Worker]) 
     EmailMessage(to="a@example.com", subject="Later", body="x").send_later()
     drain(mail)
 
-    assert mail.mailer.outbox[-1]["Subject"] == "Later"  # type: ignore[attr-defined]
+    assert outbox(mail)[-1]["Subject"] == "Later"
 
 
 def test_transient_failures_are_retried_then_delivered(stub: tuple[Mail, dramatiq.Worker]) -> None:
@@ -262,7 +263,7 @@ def test_immediate_send_later_delivers_at_once() -> None:
 
     mail.send_later(mail.compose(to="a@example.com", subject="Now", body="x"))
 
-    assert mail.mailer.outbox[-1]["Subject"] == "Now"  # type: ignore[attr-defined]
+    assert outbox(mail)[-1]["Subject"] == "Now"
 
 
 def test_a_redelivered_message_is_skipped() -> None:
@@ -275,7 +276,7 @@ def test_a_redelivered_message_is_skipped() -> None:
 
     assert first is not None
     assert second is None
-    assert len(mail.mailer.outbox) == 1  # type: ignore[attr-defined]
+    assert len(outbox(mail)) == 1
 
 
 def closed_port() -> int:
@@ -344,7 +345,7 @@ def test_a_failed_ledger_write_after_sending_never_resends(
 
     assert result is not None
     assert result.accepted == ("a@example.com",)
-    assert len(mail.mailer.outbox) == 1  # type: ignore[attr-defined]
+    assert len(outbox(mail)) == 1
     assert [r.levelname for r in caplog.records] == ["ERROR"]
     assert record.message_id in caplog.records[0].getMessage()
 
@@ -425,7 +426,7 @@ def test_an_expired_message_is_dropped_and_reported() -> None:
     late = attrs.evolve(record, expires=record.date - dt.timedelta(seconds=1))
 
     assert mail.queue.deliver(dump_message(late)) is None
-    assert mail.mailer.outbox == []  # type: ignore[attr-defined]
+    assert outbox(mail) == []
     assert [g.reason for g in given_up] == ["expired"]
     assert record.expires == record.date + dt.timedelta(hours=1)
 

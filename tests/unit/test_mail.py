@@ -23,6 +23,7 @@ from proper_mail import (
     using,
 )
 from proper_mail.mail import current_mail
+from proper_mail.testing import outbox
 
 SETTINGS: dict[str, Any] = {
     "MAILERS": {
@@ -215,7 +216,7 @@ def test_send_uses_the_current_mail_and_via() -> None:
     assert result.mailer == "memory"
     assert result.accepted == ("alice@example.com",)
     assert result.message_id == message.message_id
-    assert mail.mailers["memory"].outbox[-1]["Subject"] == "Hi"  # type: ignore[attr-defined]
+    assert outbox(mail, "memory")[-1]["Subject"] == "Hi"
 
 
 def test_send_without_configure_is_a_clear_error() -> None:

@@ -22,10 +22,12 @@ import datetime as dt
 import email.message
 import functools
 import secrets
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from email.policy import Policy
-from typing import Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 from ..core.mime import DEFAULT_POLICY, envelope_of, to_mime
 from ..core.parse import parse_mime
@@ -45,10 +47,9 @@ __all__ = [
     "DictCodec",
     "Sendable",
     "all_sent",
+    "block_real_sends",
     "new_stamp",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @runtime_checkable
@@ -95,11 +96,42 @@ class _RecordDict(dict[str, Any]):
     record: Message
 
 
+class _Blocker:
+    """How many ``block_real_sends()`` blocks are open (tests may nest them)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.lock = threading.Lock()
+
+
+_BLOCKER = _Blocker()
+
+
+@contextmanager
+def block_real_sends() -> Iterator[None]:
+    """Inside the block, a mailer that sends for real (SMTP, HTTP providers, custom
+    mailers) raises ConfigError instead; the memory and console mailers still work.
+    proper_mail's pytest plugin opens one around every test that uses its fixture."""
+    with _BLOCKER.lock:
+        _BLOCKER.depth += 1
+    try:
+        yield
+    finally:
+        with _BLOCKER.lock:
+            _BLOCKER.depth -= 1
+
+
 def _mapping_errors[F: Callable[..., Any]](fn: F) -> F:
-    """Wrap a mailer method so exceptions that are not ours go through ``classify``."""
+    """Wrap a mailer method so exceptions that are not ours go through ``classify``
+    (and, while ``block_real_sends()`` is active, refuse to send for real)."""
 
     @functools.wraps(fn)
     def mapped(self: BaseMailer, *args: Any, **kwargs: Any) -> Any:
+        if _BLOCKER.depth and self.sends_for_real:
+            raise ConfigError(
+                f"{type(self).__name__} ({self.alias or 'built directly'}) would send for "
+                "real, and real sends are blocked while proper_mail's test fixture is active"
+            )
         try:
             return fn(self, *args, **kwargs)
         except ProperMailError:
@@ -129,6 +161,9 @@ class BaseMailer:
     """
 
     policy: ClassVar[Policy] = DEFAULT_POLICY
+    #: False for mailers that never hand mail to anyone (memory, console): they keep
+    #: working while ``block_real_sends()`` is active.
+    sends_for_real: ClassVar[bool] = True
     _recipe: ClassVar[bool] = False  # overrides send_now, not deliver: the guide's 7.5
 
     def __init__(self, *, fail_silently: bool = False) -> None:

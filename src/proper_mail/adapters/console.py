@@ -23,6 +23,8 @@ class ToConsoleMailer(BaseMailer):
     threads never interleave.
     """
 
+    sends_for_real = False
+
     def __init__(
         self, *, stream: TextIO | None = None, raw: bool = False, fail_silently: bool = False
     ) -> None:

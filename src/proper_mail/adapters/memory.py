@@ -42,6 +42,8 @@ class ToMemoryMailer(BaseMailer):
         envelopes: the SMTP envelope of each outbox entry, Bcc recipients included.
     """
 
+    sends_for_real = False
+
     def __init__(self, *, fail_silently: bool = False) -> None:
         super().__init__(fail_silently=fail_silently)
         self.outbox: list[email.message.EmailMessage] = []

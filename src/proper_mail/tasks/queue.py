@@ -29,7 +29,8 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from email.policy import Policy
 from typing import Any, Literal, NoReturn, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -101,7 +102,9 @@ class Task:
         fn: Callable[..., Any],
         actor: dramatiq.Actor[Any, Any] | None,
         run: Callable[..., None],
+        name: str,
     ) -> None:
+        self.name = name
         self.queue = queue
         self.fn = fn
         self.actor = actor
@@ -179,6 +182,7 @@ class Queue:
         self.ledger = _ledger_for(ledger, self.broker, spec, namespace)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._lock = threading.Lock()
+        self._intercept: Callable[[Task, dict[str, Any], float | None], None] | None = None
         self._quiet = QuietPayloads(set())
         if self.broker is not None:
             self.broker.add_middleware(self._quiet)
@@ -220,7 +224,7 @@ class Queue:
                     max_retries=self.retry.max_retries + MAX_WAITS,
                     retry_when=_retry_when,
                 )(run)
-            return Task(self, fn, actor, run)
+            return Task(self, fn, actor, run, name)
 
         return declare
 
@@ -298,6 +302,9 @@ class Queue:
         PayloadTooLarge over QUEUE_MAX_PAYLOAD, SerializationError for arguments that are
         not JSON, QueueUnavailable when the broker cannot take it.
         """
+        if self._intercept is not None:
+            self._intercept(task, kwargs, delay)
+            return
         if task.actor is None:
             try:
                 payload = json.dumps(kwargs, separators=(",", ":"))
@@ -324,6 +331,20 @@ class Queue:
         """Queue *message* (already rendered) for the send actor; *delay* in seconds."""
         self._check_size(payload_size(message))
         self.enqueue(self.send_task, {"message": dump_message(message), "via": via}, delay=delay)
+
+    @contextmanager
+    def intercepted(
+        self, handler: Callable[[Task, dict[str, Any], float | None], None]
+    ) -> Iterator[None]:
+        """Inside the block, every enqueue of this queue's tasks goes to *handler*
+        (task, arguments, delay) instead of the broker, and the ledger is an in-process
+        one: the testing kit records the task and runs it at once."""
+        saved = self._intercept, self.ledger
+        self._intercept, self.ledger = handler, MemoryLedger()
+        try:
+            yield
+        finally:
+            self._intercept, self.ledger = saved
 
     def _check_size(self, size: int) -> None:
         if size > self.max_payload:
