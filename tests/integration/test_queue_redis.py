@@ -246,3 +246,30 @@ def test_no_redis_key_or_value_holds_a_secret(env: dict[str, Any]) -> None:
     assert b"Traceback" in dump or b"422" in dump  # the failure was stored ...
     assert SMTP_PASSWORD.encode() not in dump  # ... without the secrets
     assert API_KEY.encode() not in dump
+
+
+def test_a_non_json_entry_does_not_strand_the_messages_fetched_with_it(
+    env: dict[str, Any],
+) -> None:
+    """Garbage in the Redis queue (not JSON) fetched together with a valid message: the
+    valid one is sent, the garbage is moved to <namespace>:emails.unreadable and logged."""
+    import dramatiq
+
+    mail: Mail = env["mail"]
+    client: redis.Redis = env["client"]
+    namespace: str = env["namespace"]
+    server: SMTPTestServer = env["server"]
+    client.hset(f"{namespace}:emails.msgs", "garbage-1", b"\x00not json at all")
+    client.rpush(f"{namespace}:emails", "garbage-1")
+    (message_id,) = enqueue(mail, 1)
+    broker = mail.queue.broker
+    assert broker is not None
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        wait_until(lambda: message_id in received_ids(server), 30)
+    finally:
+        worker.stop()
+
+    assert client.hget(f"{namespace}:emails.unreadable", "garbage-1") == b"\x00not json at all"
+    assert client.hexists(f"{namespace}:emails.msgs", "garbage-1") == 0

@@ -660,3 +660,20 @@ def test_lines_starting_with_dots_arrive_intact(smtp_server: SMTPTestServer) -> 
     parsed = email.message_from_bytes(third.data, policy=email.policy.default)
     assert isinstance(parsed, email.message.EmailMessage)
     assert parsed.get_content().replace("\r\n", "\n") == ".starts with a dot\n.\n"
+
+
+def test_a_hand_built_message_with_an_injected_header_never_reaches_the_server(
+    smtp_server: SMTPTestServer,
+) -> None:
+    """CVE-2024-6923 on this Python: a compat32 Subject "Hi\\n\\nInjected" is refused at the
+    edge (InvalidHeader), and nothing is sent."""
+    built = email.message.Message()
+    built["From"] = "a@example.com"
+    built["To"] = "b@example.com"
+    built["Subject"] = "Hi\n\nInjected body line"
+    built.set_payload("body")
+
+    with mailer_for(smtp_server) as mailer, pytest.raises(proper_mail.InvalidHeader):
+        mailer.send_now(built)
+
+    assert smtp_server.messages == []

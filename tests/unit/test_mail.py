@@ -286,3 +286,23 @@ def test_stream_option_is_passed_to_the_console_mailer() -> None:
     )
 
     assert mail.mailer.stream is sys.stderr  # type: ignore[attr-defined]
+
+
+def test_no_repr_of_the_configuration_shows_a_password() -> None:
+    """The registry's specs (options kept for building mailers later) never show values."""
+    mail = Mail.from_settings(
+        {
+            "MAILERS": {
+                "smtp": {
+                    "type": "proper_mail.SMTPMailer",
+                    "username": "u",
+                    "password": "hunter2-spec",
+                    "use_tls": True,
+                }
+            },
+        }
+    )
+
+    shown = repr(mail.mailers._specs) + repr(mail) + repr(mail.mailer)
+
+    assert "hunter2-spec" not in shown

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
 
@@ -617,6 +617,54 @@ def _redis_client(url: str) -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
+class _TolerantConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, minus one failure: an entry in the queue that is not a
+    Dramatiq message (not JSON) used to raise out of the consumer, which then restarted
+    and stranded the valid messages fetched with it. Here it is moved aside to
+    ``<namespace>:<queue>.unreadable`` (a hash: id -> raw entry), logged, and the rest
+    of the fetch is processed."""
+
+    def __next__(self) -> Any:
+        while True:
+            try:
+                return super().__next__()  # type: ignore[no-untyped-call]
+            except dramatiq.errors.DecodeError:
+                self._set_aside()
+
+    def _set_aside(self) -> None:
+        broker = self.broker
+        client: redis.Redis = broker.client
+        acks = f"{broker.namespace}:__acks__.{broker.broker_id}.{self.queue_name}"
+        messages = f"{broker.namespace}:{self.queue_name}.msgs"
+        aside = f"{broker.namespace}:{self.queue_name}.unreadable"
+        for entry_id in client.smembers(acks):
+            data = client.hget(messages, entry_id)
+            raw = data.encode() if isinstance(data, str) else (data or b"")
+            try:
+                dramatiq.Message.decode(raw)
+            except dramatiq.errors.DecodeError:
+                pipe = client.pipeline()
+                pipe.hset(aside, entry_id, raw)
+                pipe.hdel(messages, entry_id)
+                pipe.srem(acks, entry_id)
+                pipe.execute()
+                log.error(
+                    "queue %s held an entry that is not a Dramatiq message (id %r); "
+                    "moved to %s, the other messages go on",
+                    self.queue_name,
+                    entry_id,
+                    aside,
+                )
+
+
+class _RedisBroker(RedisBroker):
+    """RedisBroker with the tolerant consumer."""
+
+    @property
+    def consumer_class(self) -> type[_RedisConsumer]:
+        return _TolerantConsumer
+
+
 def build_broker(
     spec: str | dramatiq.Broker | None,
     *,
@@ -639,7 +687,7 @@ def build_broker(
             options["heartbeat_timeout"] = heartbeat_timeout
         if maintenance_chance is not None:
             options["maintenance_chance"] = maintenance_chance
-        broker = RedisBroker(namespace=namespace, **options)  # type: ignore[no-untyped-call]
+        broker = _RedisBroker(namespace=namespace, **options)  # type: ignore[no-untyped-call]
     elif isinstance(spec, str) and spec.startswith(("amqp://", "amqps://")):
         try:
             from dramatiq.brokers.rabbitmq import RabbitmqBroker
