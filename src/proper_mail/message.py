@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 from .adapters.base import new_stamp
 from .core.compose import AddressInput, inline_part
 from .core.records import Alternative, Attachment, Message, SendResult, Stamp
-from .core.templates import Bodies, choose_bodies, template_paths
-from .errors import MessageError
+from .core.templates import Bodies, TemplatePaths, choose_bodies, template_paths
+from .errors import EmailTemplateNotFound, MessageError
 from .mail import Mail, compose, configured_mail, current_mail
 from .tasks.serialization import EmailMessageDict, dump_message
 
@@ -219,23 +219,53 @@ class EmailMessage:
         return record
 
     def _render(self, mail: Mail | None) -> tuple[Bodies, tuple[Attachment, ...]]:
-        """Render this email's templates (the guide's 4.1 table)."""
+        """Render this email's templates (the guide's 4.1 table).
+
+        EmailTemplateNotFound names the class, the absolute paths looked for, and VIEWS.
+        """
         module = type(self).__module__
+        try:
+            if mail is None:
+                paths = template_paths(module)
+                return choose_bodies(
+                    paths, None, None, body=self.body, content_subtype=self.content_subtype
+                ), ()
+            context = {
+                "subject": self.subject,
+                "from_email": self.from_email,
+                "to": self.to,
+                "cc": self.cc,
+                "reply_to": self.reply_to,
+                **self.template_context(),
+            }
+            return mail.render_bodies(
+                module, context, body=self.body, content_subtype=self.content_subtype
+            )
+        except EmailTemplateNotFound:
+            raise self._not_found(mail, template_paths(module)) from None
+
+    def _not_found(self, mail: Mail | None, paths: TemplatePaths) -> EmailTemplateNotFound:
+        name = type(self).__name__
         if mail is None:
-            paths = template_paths(module)
-            return choose_bodies(
-                paths, None, None, body=self.body, content_subtype=self.content_subtype
-            ), ()
-        context = {
-            "subject": self.subject,
-            "from_email": self.from_email,
-            "to": self.to,
-            "cc": self.cc,
-            "reply_to": self.reply_to,
-            **self.template_context(),
-        }
-        return mail.render_bodies(
-            module, context, body=self.body, content_subtype=self.content_subtype
+            return EmailTemplateNotFound(
+                "body",
+                name,
+                f"{name} has no body, and proper_mail is not configured, so there is no "
+                "VIEWS folder to find its templates in (call proper_mail.configure first)",
+            )
+        if mail.views is None:
+            return EmailTemplateNotFound(
+                "body",
+                name,
+                f"{name} has no body, and VIEWS is not set: set VIEWS to the folder that "
+                f"holds {paths.html} (or give the email a body)",
+            )
+        tried = (str(mail.views / paths.html), str(mail.views / paths.text))
+        return EmailTemplateNotFound(
+            "body",
+            tried,
+            f"{name} has no body and no template: neither {tried[0]} nor {tried[1]} exists "
+            f"(VIEWS is {mail.views})",
         )
 
     def serialize(self) -> EmailMessageDict:
