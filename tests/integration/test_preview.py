@@ -169,7 +169,7 @@ def test_edits_show_on_the_next_request(tmp_app: Path) -> None:
     )
     source = (tmp_app / "emails" / "welcome_email.py").read_text()
     (tmp_app / "emails" / "welcome_email.py").write_text(
-        source.replace('subject = ""', 'cc = "edited@example.com"')
+        source.replace('subject = "Welcome"', 'cc = "edited@example.com"')
     )
 
     _, _, page = get(app, "/preview/welcome")
