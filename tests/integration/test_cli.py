@@ -360,6 +360,20 @@ def test_preview_configures_the_app_itself(tmp_path: Path) -> None:
     """`proper-mail preview` serves an app whose emails never import its configuration."""
     app = tmp_path / f"app_{uuid.uuid4().hex[:8]}"
     main(["new", "email", "Welcome", "--app", str(app)])
+    (app / "__init__.py").write_text("")
+    (app / "config").mkdir(exist_ok=True)
+    (app / "config" / "main.py").write_text(
+        f"VIEWS = {str(app / 'views')!r}\n"
+        "MAILERS = {'console': {'type': 'proper_mail.ToConsoleMailer'}}\n"
+        "MAILER_DEFAULT_OPTIONS = {'from': 'no-reply@example.com'}\n"
+    )
+    (app / "emails" / "previews.py").write_text(
+        "from proper_mail.preview import preview\n\n"
+        "from .welcome_email import WelcomeEmail\n\n\n"
+        "@preview\n"
+        "def welcome(params):\n"
+        "    return WelcomeEmail(to='someone@example.com', subject='Welcome')\n"
+    )
     server = subprocess.Popen(
         [PROPER_MAIL, "preview", "--app", str(app), "--port", "0"],
         stdout=subprocess.PIPE,
