@@ -35,7 +35,14 @@ from .core.templates import template_paths
 from .errors import ConfigError, ProperMailError, TemplateError
 from .mail import Mail, configure, configured_mail
 from .message import EmailMessage
-from .preview import DEFAULT_PORT, make_preview_server, message_of, previews_of
+from .preview import (
+    DEFAULT_PORT,
+    browse_url,
+    check_serving,
+    make_preview_server,
+    message_of,
+    previews_of,
+)
 
 __all__ = ["main"]
 
@@ -187,7 +194,13 @@ def load_app(app: Path) -> Mail:
     """
     package = app.name
     with importable(app):
-        import_from_app(package, app)
+        module = import_from_app(package, app)
+        found = Path(module.__file__ or "").parent
+        if found != app:
+            raise ConfigError(
+                f"--app {shown(app)}: importing {package!r} finds {found} instead;"
+                " rename the app's folder"
+            )
         if configured_mail() is None and _module_exists(app, "main"):
             import_from_app(f"{package}.main", app)
         if configured_mail() is None:
@@ -326,17 +339,14 @@ def new_email(app: Path, name: str) -> Generated:
         extras[app / "config" / "main.py"] = CONFIG_PY
     files.update({path: text for path, text in extras.items() if not path.exists()})
     updated = (previews,) if previews.exists() else ()
-    if not updated:
-        files[previews] = previews_text
     try:
-        for path, text in files.items():
+        for path, text in {**files, previews: previews_text}.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-        if updated:
-            previews.write_text(previews_text)
     except OSError as e:
         raise ConfigError(f"cannot write {e.filename or app}: {e.strerror or e}") from e
-    return Generated(created=tuple(files), updated=updated)
+    created = (*files, *(() if updated else (previews,)))
+    return Generated(created=created, updated=updated)
 
 
 def _with_preview(previews: Path, names: dict[str, str]) -> str:
@@ -362,10 +372,9 @@ def _with_preview(previews: Path, names: dict[str, str]) -> str:
     imports = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
     if "preview" not in {alias.asname or alias.name for node in imports for alias in node.names}:
         import_line = "from proper_mail.preview import preview\n" + import_line
-    docstring = ast.get_docstring(tree) is not None
-    after = max(
-        (node.end_lineno or node.lineno for node in imports or tree.body[:docstring]), default=0
-    )
+    # The import goes after the last import, else after the docstring, else first.
+    anchors = imports or (tree.body[:1] if ast.get_docstring(tree) is not None else [])
+    after = max((node.end_lineno or node.lineno for node in anchors), default=0)
     lines = text.splitlines(keepends=True)
     if after and not lines[after - 1].endswith("\n"):
         lines[after - 1] += "\n"
@@ -839,18 +848,15 @@ def _run_preview(args: argparse.Namespace) -> int:
             f"no previews: {shown(app / 'emails' / 'previews.py')} does not exist"
             " (proper-mail new email NAME writes one)"
         )
+    options: dict[str, Any] = {
+        "allow_remote": args.allow_remote,
+        "allowed_host_names": args.allowed_host,
+        "app_env": os.getenv("APP_ENV", "dev"),
+    }
+    check_serving(args.host, **options)  # before the app's code runs
     load_app(app)
-    server = make_preview_server(
-        app,
-        host=args.host,
-        port=args.port,
-        allow_remote=args.allow_remote,
-        allowed_host_names=args.allowed_host,
-        app_env=os.getenv("APP_ENV", "dev"),
-    )
-    host, port = str(server.server_address[0]), server.server_address[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    print(f"Previews at http://{shown_host}:{port}/ (Ctrl-C to stop)", flush=True)
+    server = make_preview_server(app, host=args.host, port=args.port, **options)
+    print(f"Previews at {browse_url(server.server_address)} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

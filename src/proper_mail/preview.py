@@ -58,7 +58,9 @@ __all__ = [
     "PreviewApp",
     "Previews",
     "allowed_hosts",
+    "browse_url",
     "build_message",
+    "check_serving",
     "make_preview_server",
     "parse_host",
     "preview",
@@ -525,6 +527,32 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def check_serving(
+    host: str, *, allow_remote: bool, allowed_host_names: Iterable[str], app_env: str
+) -> str:
+    """Refuse APP_ENV=prod, a host beyond loopback without *allow_remote*, a bad name.
+
+    Returns the address to listen on (an IPv6 address without its brackets). Nothing is
+    imported or bound: callers check before they load the app.
+    """
+    if app_env == "prod":
+        raise ConfigError("the preview server does not run with APP_ENV=prod")
+    address = host.removeprefix("[").removesuffix("]")
+    if not _is_loopback(address) and not allow_remote:
+        raise ConfigError(
+            f"refusing to listen on {host}: previews are for 127.0.0.1 (or pass --allow-remote)"
+        )
+    allowed_hosts(DEFAULT_PORT, *allowed_host_names)  # ConfigError for a bad name
+    return address
+
+
+def browse_url(address: tuple[Any, ...]) -> str:
+    """The URL to open for a server's *address* (loopback when it listens on all of them)."""
+    host, port = str(address[0]), int(address[1])
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - a lookup
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 def make_preview_server(
     app: Path,
     *,
@@ -542,15 +570,10 @@ def make_preview_server(
     address, or one of *allowed_host_names* (``name`` or ``name:port``), with the bound
     port unless given. ConfigError for every problem, a busy port included.
     """
-    if app_env == "prod":
-        raise ConfigError("the preview server does not run with APP_ENV=prod")
-    address = host.removeprefix("[").removesuffix("]")
-    if not _is_loopback(address) and not allow_remote:
-        raise ConfigError(
-            f"refusing to listen on {host}: previews are for 127.0.0.1 (or pass --allow-remote)"
-        )
+    address = check_serving(
+        host, allow_remote=allow_remote, allowed_host_names=allowed_host_names, app_env=app_env
+    )
     names = list(allowed_host_names)
-    allowed_hosts(port, *names)  # a bad name is an error before anything is imported
     previews_file = app / "emails" / "previews.py"
     if not previews_file.is_file():
         raise ConfigError(

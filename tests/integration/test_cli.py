@@ -479,6 +479,12 @@ def removes(relative: str) -> Setup:
     return remove
 
 
+def stdlib_named_app(app: Path) -> None:
+    """A setup step: an app folder named json (inside the app), shadowed by the stdlib json."""
+    writes("json/__init__.py", "")(app)
+    writes("json/emails/__init__.py", "")(app)
+
+
 # (case, setup, argv with {app} for the app folder, what the line says)
 ERRORS: list[tuple[str, Setup, list[str], str]] = [
     ("no command", nothing, [], "the following arguments are required: COMMAND"),
@@ -489,6 +495,12 @@ ERRORS: list[tuple[str, Setup, list[str], str]] = [
     ("a file", nothing, ["check", "--app", "{app}/__init__.py"], "not a folder"),
     ("not a package", nothing, ["check", "--app", "{app}/.."], "not a Python package"),
     ("no emails folder", removes("emails"), ["check", "--app", "{app}"], "has no emails/ folder"),
+    (
+        "a package name the stdlib has",
+        stdlib_named_app,
+        ["check", "--app", "{app}/json"],
+        "importing 'json' finds",
+    ),
     (
         "import error",
         writes("__init__.py", "import nope_not_installed\n"),
@@ -589,7 +601,8 @@ def test_a_busy_port_is_one_line(app: Path, capsys: pytest.CaptureFixture[str]) 
 def test_preview_refuses_prod(
     app: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """APP_ENV=prod: the preview server does not start."""
+    """APP_ENV=prod: the preview server does not start, nor import the app."""
+    (app / "__init__.py").write_text("raise RuntimeError('the app was imported')\n")
     monkeypatch.setenv("APP_ENV", "prod")
 
     assert "APP_ENV=prod" in user_error(capsys, ["preview", "--app", str(app)])

@@ -24,6 +24,7 @@ from proper_mail.preview import (
     PreviewApp,
     Previews,
     allowed_hosts,
+    browse_url,
     make_preview_server,
     parse_host,
 )
@@ -486,3 +487,19 @@ def test_a_part_index_out_of_range_is_a_404(example: PreviewApp, index: str) -> 
     status, _, _ = get(example, f"/preview/password_reset/part/{index}")
 
     assert status == "404 Not Found"
+
+
+@pytest.mark.parametrize(
+    ("address", "url"),
+    [
+        (("127.0.0.1", 8025), "http://127.0.0.1:8025/"),
+        (("::1", 8025, 0, 0), "http://[::1]:8025/"),
+        (("0.0.0.0", 8025), "http://127.0.0.1:8025/"),
+        (("::", 8025, 0, 0), "http://[::1]:8025/"),
+    ],
+)
+def test_the_url_to_open_is_loopback_when_listening_everywhere(
+    address: tuple[str, ...], url: str
+) -> None:
+    """The printed URL brackets IPv6 and names loopback for 0.0.0.0 and ::."""
+    assert browse_url(address) == url
