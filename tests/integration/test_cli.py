@@ -383,14 +383,13 @@ def test_preview_configures_the_app_itself(tmp_path: Path) -> None:
     try:
         assert server.stdout is not None
         first = server.stdout.readline()
-        url = first.split()[2]
-        with urlopen_loopback(url) as response:
+        assert first.startswith("Previews at http://127.0.0.1:"), server.communicate(timeout=30)
+        with urlopen_loopback(first.split()[2]) as response:
             index = response.read().decode()
     finally:
         server.terminate()
         server.communicate(timeout=30)
 
-    assert first.startswith("Previews at http://127.0.0.1:")
     assert "not configured" not in index
     assert "<td>Welcome</td>" in index
 
