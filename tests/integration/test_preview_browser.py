@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 
 import proper_mail
 from proper_mail.preview import make_preview_server
-from tests.preview_apps import write_preview_app
+from tests.preview_apps import write_files_app, write_preview_app
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "myapp"
@@ -43,18 +44,19 @@ def chromium_or_skip() -> str:
     return found
 
 
-def serve(app: Path) -> Iterator[str]:
-    """Run the preview server for *app* on a free loopback port; yield its URL."""
+def serve(app: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run the preview server for *app* on a free port of *host*; yield its URL."""
     previous = proper_mail.mail._current
-    server = make_preview_server(app, port=0)
+    server = make_preview_server(app, host=host, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    shown = f"[{host}]" if ":" in host else host
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://{shown}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
-        thread.join(5)
+        thread.join(30)
         proper_mail.mail._current = previous
 
 
@@ -65,6 +67,16 @@ def example_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for name in [m for m in sys.modules if m == "myapp" or m.startswith("myapp.")]:
         del sys.modules[name]
     yield from serve(EXAMPLE)
+
+
+def ipv6_loopback() -> bool:
+    """Whether this machine can listen on ::1."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -132,3 +144,40 @@ def test_scripts_in_an_email_never_run(
 
     assert dialogs == []
     assert title == "<b>x</b>"  # the page's own title: the subject, shown as text
+
+
+def test_inline_images_show_inside_the_sandboxed_html(
+    browser: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cid: image loads in the iframe: the HTML part's CSP lets in the server's own images."""
+    monkeypatch.setenv("APP_ENV", "dev")
+    app = write_files_app(tmp_path)
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.set_default_timeout(15_000)
+
+    for url in serve(app):
+        page.goto(url + "/preview/welcome")
+        frame = page.frame_locator("#html-part")
+        frame.locator("#marker").wait_for()
+        frame.locator("#logo").evaluate(
+            "image => image.complete || new Promise(done => image.addEventListener('load', done))"
+        )
+        width = frame.locator("#logo").evaluate("image => image.naturalWidth")
+
+    assert width == 1
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_the_preview_works_over_ipv6(browser: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--host ::1: the page, its Host check and the framed HTML all work at http://[::1]:port."""
+    monkeypatch.setenv("APP_ENV", "dev")
+    for name in [m for m in sys.modules if m == "myapp" or m.startswith("myapp.")]:
+        del sys.modules[name]
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.set_default_timeout(15_000)
+
+    for url in serve(EXAMPLE, host="::1"):
+        page.goto(url + "/preview/password_reset")
+        frame_text = page.frame_locator("#html-part").locator("body").inner_text()
+
+    assert "I heard that you lost your password" in frame_text

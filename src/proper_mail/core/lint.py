@@ -1,5 +1,6 @@
-"""Lint rules for a composed message, shown by the preview server (pure).
+"""Lint rules for a composed message, for the preview server and ``proper-mail check`` (pure).
 
+- ``no-subject``: an empty subject (many clients show "(no subject)"; spam filters mind).
 - ``no-text-part``: HTML without a text/plain twin (spam filters and some readers mind).
 - ``relative-url``: a link or image that is not absolute is a 404 in an inbox.
 - ``html-too-large``: Gmail clips HTML over 102 KB behind a "View entire message" link.
@@ -9,13 +10,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+
 import attrs
 import lxml.html
 
 from .records import Message
 from .templates import relative_urls
 
-__all__ = ["GMAIL_CLIP_BYTES", "LintIssue", "html_of", "lint_message"]
+__all__ = ["GMAIL_CLIP_BYTES", "LintIssue", "html_of", "lint_message", "lint_summary"]
 
 GMAIL_CLIP_BYTES = 102 * 1024
 
@@ -37,10 +41,12 @@ def html_of(message: Message) -> str | None:
 
 def lint_message(message: Message) -> tuple[LintIssue, ...]:
     """Every issue the rules find in *message*, in rule order."""
+    issues: list[LintIssue] = []
+    if not message.subject.strip():
+        issues.append(LintIssue("no-subject", "the subject is empty"))
     html = html_of(message)
     if html is None:
-        return ()
-    issues: list[LintIssue] = []
+        return tuple(issues)
     has_text = message.content_subtype == "plain" or any(
         a.mimetype == "text/plain" for a in message.alternatives
     )
@@ -66,3 +72,16 @@ def lint_message(message: Message) -> tuple[LintIssue, ...]:
             if url.lower().startswith("http://"):
                 issues.append(LintIssue("insecure-link", f"{url!r} is not https"))
     return tuple(issues)
+
+
+def lint_summary(issues: Sequence[LintIssue]) -> str:
+    """One line about *issues*: ``no issues``, or ``3 warnings: relative-url (2), no-subject``.
+
+    Codes in order of first appearance, with a count when one repeats.
+    """
+    if not issues:
+        return "no issues"
+    counts = Counter(issue.code for issue in issues)
+    codes = ", ".join(code if n == 1 else f"{code} ({n})" for code, n in counts.items())
+    noun = "warning" if len(issues) == 1 else "warnings"
+    return f"{len(issues)} {noun}: {codes}"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from proper_mail.core.compose import compose
-from proper_mail.core.lint import GMAIL_CLIP_BYTES, lint_message
+from proper_mail.core.lint import GMAIL_CLIP_BYTES, LintIssue, lint_message, lint_summary
 from proper_mail.core.records import Stamp
 
 STAMP = Stamp(dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "t")
@@ -17,7 +17,12 @@ CLEAN = '<p><a href="https://x.com/a">a</a> <img src="https://x.com/i.png" alt="
 
 def codes(**fields: Any) -> list[str]:
     """The lint codes for a message built from *fields*."""
-    base: dict[str, Any] = {"stamp": STAMP, "from_email": "a@example.com", "to": "b@example.com"}
+    base: dict[str, Any] = {
+        "stamp": STAMP,
+        "from_email": "a@example.com",
+        "to": "b@example.com",
+        "subject": "Hello",
+    }
     return [issue.code for issue in lint_message(compose(**{**base, **fields}))]
 
 
@@ -51,3 +56,27 @@ def test_an_html_alternative_is_linted_too() -> None:
     assert codes(body="text", alternatives=[('<a href="/x">x</a>', "text/html")]) == [
         "relative-url"
     ]
+
+
+@pytest.mark.parametrize("subject", ["", "   "])
+def test_an_empty_subject_is_an_issue(subject: str) -> None:
+    """An empty (or blank) subject is reported, for text-only emails too."""
+    assert codes(body="Hello", subject=subject) == ["no-subject"]
+
+
+@pytest.mark.parametrize(
+    ("codes_found", "expected"),
+    [
+        ([], "no issues"),
+        (["no-subject"], "1 warning: no-subject"),
+        (
+            ["relative-url", "no-subject", "relative-url"],
+            "3 warnings: relative-url (2), no-subject",
+        ),
+    ],
+)
+def test_the_summary_counts_issues_by_code(codes_found: list[str], expected: str) -> None:
+    """One line: the number of issues, the codes in order of first appearance, repeats counted."""
+    issues = [LintIssue(code, "x") for code in codes_found]
+
+    assert lint_summary(issues) == expected
