@@ -658,7 +658,7 @@ def plan_worker(*, app: Path | None, module: str | None, path: Path | None) -> W
     if not actors:
         raise ConfigError(
             f"{module}:broker declares no actor, so a worker would have nothing to run"
-            " (declare a task with @app.queue.task(), or use mail.queue.send_task)"
+            " (expose the broker of a proper_mail queue: broker = mail.queue.broker)"
         )
     queues = tuple(sorted({q_name(queue) for queue in broker.get_declared_queues()}))
     return WorkerPlan(module=module, path=str(search), queues=queues, actors=actors)

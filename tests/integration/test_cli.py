@@ -24,10 +24,10 @@ from proper_mail.cli import TEST_PY, build_parser, main
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "myapp"
 PROPER_MAIL = Path(sys.executable).parent / "proper-mail"
-TASKS_WITHOUT_ACTOR = """import proper_mail
+# A broker built by hand: a proper_mail queue always declares its send actor.
+TASKS_WITHOUT_ACTOR = """from dramatiq.brokers.stub import StubBroker
 
-mail = proper_mail.Mail(mailers={"m": {"type": "proper_mail.ToMemoryMailer"}}, queue="stub")
-broker = mail.queue.broker
+broker = StubBroker()
 """
 
 
@@ -645,7 +645,10 @@ def test_the_worker_says_what_it_serves_before_starting(tmp_path: Path) -> None:
     """worker logs its broker's queues and actors on stderr, then runs dramatiq."""
     module = f"wapp_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{module}.py").write_text(
-        TASKS_WITHOUT_ACTOR + "send_task = mail.queue.send_task\n"
+        "import proper_mail\n\n"
+        'mail = proper_mail.Mail(mailers={"m": {"type": "proper_mail.ToMemoryMailer"}}, '
+        'queue="stub")\n'
+        "broker = mail.queue.broker  # the send actor is declared with the queue\n"
     )
     worker = subprocess.Popen(
         [PROPER_MAIL, "worker", "--module", module, "--path", str(tmp_path), "-p", "1", "-t", "1"],
