@@ -133,6 +133,27 @@ def test_{module}_email_is_sent(mail):
     {cls}(to="someone@example.com").send()
     mail.assert_sent({cls}, to="someone@example.com")
 """
+#: tests/conftest.py, written when the app's tests have none: the app configured in test
+#: mode, once; proper_mail's `mail` fixture then captures what it sends.
+CONFTEST_PY = '''"""Test set-up: the app's proper_mail configuration, in test mode.
+
+Every test that takes proper_mail's `mail` fixture sees what the app sends, and nothing
+is sent for real.
+"""
+
+import os
+
+os.environ.setdefault("APP_ENV", "test")
+
+{configure}
+'''
+CONFIGURE_BY_MAIN = "import {package}.main  # noqa: E402,F401 - it calls proper_mail.configure()\n"
+CONFIGURE_BY_CONFIG = """import proper_mail  # noqa: E402
+
+import {module} as config  # noqa: E402
+
+proper_mail.configure(config)
+"""
 CONFIG_PY = '''"""The app's email configuration: MAILERS, MAILER, MAILER_DEFAULT_OPTIONS, VIEWS."""
 
 import os
@@ -303,7 +324,8 @@ def new_email(app: Path, name: str) -> Generated:
     emails/<name>_email.py, views/emails/<name>.jx and .txt.jx, a ``@preview`` function
     in emails/previews.py (created with its imports when missing) and
     tests/test_<name>_email.py. Adds what the app lacks: __init__.py, emails/__init__.py,
-    emails/base_email.py, views/layouts/email.jx, tests/__init__.py and, when nothing
+    emails/base_email.py, views/layouts/email.jx, tests/__init__.py, tests/conftest.py
+    (the app configured in test mode) and, when nothing
     configures the app (no main.py, config/main.py or config.py), config/main.py.
     Refuses to overwrite any file or preview, and writes nothing then.
     """
@@ -337,6 +359,7 @@ def new_email(app: Path, name: str) -> Generated:
     if not any(_module_exists(app, m) for m in ("main", "config.main", "config")):
         extras[app / "config" / "__init__.py"] = ""
         extras[app / "config" / "main.py"] = CONFIG_PY
+    extras[app / "tests" / "conftest.py"] = CONFTEST_PY.format(configure=_configure_line(app))
     files.update({path: text for path, text in extras.items() if not path.exists()})
     updated = (previews,) if previews.exists() else ()
     try:
@@ -347,6 +370,16 @@ def new_email(app: Path, name: str) -> Generated:
         raise ConfigError(f"cannot write {e.filename or app}: {e.strerror or e}") from e
     created = (*files, *(() if updated else (previews,)))
     return Generated(created=created, updated=updated)
+
+
+def _configure_line(app: Path) -> str:
+    """How the generated conftest configures the app: the rule of load_app()."""
+    package = app.resolve().name
+    if _module_exists(app, "main"):
+        return CONFIGURE_BY_MAIN.format(package=package)
+    if _module_exists(app, "config") and not _module_exists(app, "config.main"):
+        return CONFIGURE_BY_CONFIG.format(module=f"{package}.config")
+    return CONFIGURE_BY_CONFIG.format(module=f"{package}.config.main")
 
 
 def _with_preview(previews: Path, names: dict[str, str]) -> str:
