@@ -122,24 +122,34 @@ def check_address(address: Address, *, field: str = "address") -> Address:
     For an ``Address`` built by hand: its fields are written out (``str(address)``) and
     parsed again, so a display name with CR/LF, a domain like ``x.com> NOTIFY=...`` or a
     TAB in a local part is refused exactly as in a str. The domain comes back
-    normalised (lower case, UTS-46, no trailing dot). Cheap for parsed addresses: the
-    parse is cached.
+    normalised (lower case, UTS-46, no trailing dot). Cheap for addresses seen before
+    (parsed ones included): the result is cached by value.
     """
     if not isinstance(address, Address):
         raise InvalidAddress(field, address, "expected an Address")
-    parts = (address.display_name, address.local_part, address.domain)
-    if not all(isinstance(part, str) for part in parts):
-        raise InvalidAddress(
-            field, address, "an Address's display_name, local_part and domain must be str"
-        )
     try:
-        parsed = _parse_address(str(address), "address")
+        return _check_address(address)
+    except TypeError:  # a field that cannot be hashed, so not a str
+        raise InvalidAddress(field, address, _NOT_STR) from None
     except InvalidHeader as e:
         raise InvalidHeader(field, address, e.reason) from None
     except InvalidAddress as e:
         raise InvalidAddress(field, address, e.reason) from None
+
+
+_NOT_STR = "an Address's display_name, local_part and domain must be str"
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_address(address: Address) -> Address:
+    # Cached by value: an Address is frozen and the check is pure. Errors are not cached.
+    parts = (address.display_name, address.local_part, address.domain)
+    if not all(isinstance(part, str) for part in parts):
+        raise InvalidAddress("address", address, _NOT_STR)
+    normalize_domain(address.domain)  # first, for a reason that names the domain
+    parsed = _parse_address(str(address), "address")
     if (parsed.display_name, parsed.local_part) != parts[:2]:  # never seen; a safety net
-        raise InvalidAddress(field, address, "the address does not read back as itself")
+        raise InvalidAddress("address", address, "the address does not read back as itself")
     return parsed
 
 
@@ -358,10 +368,7 @@ def prep_address(address: str | Address, force_ascii: bool = True) -> str:
     SMTPUTF8 servers accept one; with ``force_ascii=False`` it is kept, and so is a
     Unicode domain. Idempotent: ``prep_address(prep_address(a)) == prep_address(a)``.
     """
-    if isinstance(address, Address):
-        parsed = check_address(address)
-    else:
-        parsed = parse_address(address)
+    parsed = check_address(address) if isinstance(address, Address) else parse_address(address)
     local = quote_local_part(parsed.local_part)
     if force_ascii:
         if not local.isascii():

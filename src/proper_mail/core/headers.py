@@ -257,8 +257,12 @@ def render_display_name_atoms(name: str, *, utf8: bool) -> list[str]:
 
 
 def render_param_atoms(name: str, value: str) -> list[str]:
-    """Atoms for one MIME parameter; RFC 2231 (with continuations) when non-ASCII or long."""
-    if value.isascii() and len(value) <= _LONGEST_ATOM // 2:
+    """Atoms for one MIME parameter; RFC 2231 (with continuations) when non-ASCII or long.
+
+    Also RFC 2231 for a value holding ``=?``: readers (the stdlib, Outlook, Thunderbird)
+    decode RFC 2047 encoded words in a quoted filename, against RFC 2047, section 5.
+    """
+    if value.isascii() and len(value) <= _LONGEST_ATOM // 2 and "=?" not in value:
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
         return [f'{name}="{escaped}"']
     encoded = quote(value, safe="!#$&+-.^_`|~", encoding="utf-8")

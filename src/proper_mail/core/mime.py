@@ -36,7 +36,7 @@ from email.policy import Policy
 import attrs
 
 from ..errors import MessageError
-from .addresses import Address, prep_address
+from .addresses import Address, domain_to_ascii, prep_address
 from .headers import (
     fold,
     render_address_atoms,
@@ -133,10 +133,10 @@ def wire_size(message: Message, policy: Policy = DEFAULT_POLICY) -> int:
     Headers and text parts are rendered (they decide the boundaries); a file's base64
     length is arithmetic.
     """
-    return sum(
-        len(piece) if type(piece) is bytes else _base64_size(len(piece.content))  # type: ignore[union-attr]
-        for piece in _pieces(message, policy)
-    )
+    size = 0
+    for piece in _pieces(message, policy):
+        size += len(piece) if isinstance(piece, bytes) else _base64_size(len(piece.content))
+    return size
 
 
 def _pieces(message: Message, policy: Policy) -> list[_Piece]:
@@ -169,20 +169,26 @@ def envelope_of(message: Message, policy: Policy = DEFAULT_POLICY) -> Envelope:
     """Return the SMTP envelope: the sender and every recipient (to, cc, bcc), deduplicated.
 
     Addresses are prepared with ``prep_address``: ASCII (A-label domains) unless the
-    policy is SMTPUTF8. ``envelope_to``, when set, narrows the recipients to those. A
-    message without recipients raises MessageError.
+    policy is SMTPUTF8. Two addresses are the same recipient when their local parts are
+    equal and their domains are the same domain (``münchen.de`` is
+    ``xn--mnchen-3ya.de``); the first one given is kept. ``envelope_to``, when set,
+    narrows the recipients to those. A message without recipients raises MessageError.
     """
     force_ascii = not getattr(policy, "utf8", False)
     sender = prep_address(message.envelope_from or message.from_email, force_ascii)
-    seen: dict[str, None] = {}
+    wanted = {_mailbox_key(Address.parse(a)) for a in message.envelope_to}
+    seen: dict[tuple[str, str], str] = {}
     for address in message.recipients:
-        seen.setdefault(prep_address(address, force_ascii), None)
-    if message.envelope_to:
-        wanted = {prep_address(Address.parse(a), force_ascii) for a in message.envelope_to}
-        seen = {a: None for a in seen if a in wanted}
+        key = _mailbox_key(address)
+        if key not in seen and (not wanted or key in wanted):
+            seen[key] = prep_address(address, force_ascii)
     if not seen:
         raise MessageError("to", (), "the message has no recipients (to, cc and bcc are empty)")
-    return Envelope(sender=sender, recipients=tuple(seen))
+    return Envelope(sender=sender, recipients=tuple(seen.values()))
+
+
+def _mailbox_key(address: Address) -> tuple[str, str]:
+    return address.local_part, domain_to_ascii(address.domain)
 
 
 def _top_headers(message: Message, *, utf8: bool, width: int) -> str:

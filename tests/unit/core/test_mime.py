@@ -6,6 +6,7 @@ import datetime as dt
 import email
 import email.message
 import email.policy
+import email.utils
 from email.header import decode_header, make_header
 from typing import Any
 
@@ -390,8 +391,19 @@ def test_round_trip_keeps_everything(fields: dict[str, Any]) -> None:
         for p in parsed.walk()
         if p.get_content_disposition() in ("attachment", "inline")
     ]
-    assert sorted(files) == sorted((a.filename, a.mimetype, a.content) for a in message.attachments)
+    assert sorted(files) == sorted(
+        (stdlib_filename(a.filename), a.mimetype, a.content) for a in message.attachments
+    )
     assert b"\n" not in to_bytes(message).replace(b"\r\n", b"")
+
+
+def stdlib_filename(name: str) -> str:
+    """The filename as the stdlib's ``get_filename()`` reads it back.
+
+    It unquotes the decoded parameter once more, dropping a ``<...>`` or ``"..."``
+    around the name however it was written (quoted or RFC 2231), then strips it.
+    """
+    return email.utils.unquote(name).strip()
 
 
 def stdlib_display_name(name: str) -> str:
