@@ -289,9 +289,11 @@ def _base64(data: bytes | memoryview) -> bytes:
 
 
 def _base64_chunks(data: bytes) -> Iterator[bytes]:
-    """``_base64(data)`` in pieces of ``CHUNK_INPUT_BYTES`` input bytes (whole lines)."""
+    """``_base64(data)`` in pieces of ``CHUNK_INPUT_BYTES`` input bytes (whole lines);
+    nothing for no data."""
     if len(data) <= CHUNK_INPUT_BYTES:
-        yield _base64(data)
+        if data:
+            yield _base64(data)
         return
     view = memoryview(data)
     for start in range(0, len(data), CHUNK_INPUT_BYTES):
