@@ -75,6 +75,9 @@ def test_parse_accepts(text: str, display_name: str, local_part: str, domain: st
         ("a@" + "a" * 64 + ".com", "IDNA"),
         ("a@xn--invalid-.com", "IDNA"),
         ("a@ab--cd.com", "IDNA"),  # hyphens in 3rd and 4th position are reserved
+        ("b@example.com..", "IDNA"),  # one trailing dot is dropped, two are an empty label
+        ("b@.", "IDNA"),
+        ("b@。", "IDNA"),
     ],
 )
 def test_parse_rejects(text: str, reason: str) -> None:
@@ -163,13 +166,6 @@ def test_str_of_an_address_parses_back_to_it(spec: str, name: str) -> None:
 def test_one_trailing_dot_is_dropped_from_a_domain(text: str, domain: str) -> None:
     """example.com. (the DNS root) is example.com: the same recipient, written once."""
     assert Address.parse(text).domain == domain
-
-
-@pytest.mark.parametrize("text", ["b@example.com..", "b@.", "b@。"])
-def test_more_than_a_trailing_dot_is_refused(text: str) -> None:
-    """Two trailing dots, or a dot alone, are empty labels."""
-    with pytest.raises(InvalidAddress, match="IDNA"):
-        Address.parse(text, field="to")
 
 
 def test_a_tab_in_a_local_part_is_refused() -> None:
