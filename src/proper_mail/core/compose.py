@@ -31,7 +31,7 @@ import datetime as dt
 import functools
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
 
 import attrs
@@ -197,7 +197,7 @@ def compose(
         tags=_tags(tags),
         metadata=_metadata(metadata),
         envelope_from=_one_address("envelope_from", envelope_from),
-        envelope_to=_envelope_to(envelope_to, (*to_addresses, *cc_addresses, *bcc_addresses)),
+        envelope_to=_envelope_to(envelope_to, to_addresses, cc_addresses, bcc_addresses),
         expires=None if expires is None else _date("expires", expires),
     )
 
@@ -285,17 +285,28 @@ def parse_addresses(field: str, value: AddressInput) -> tuple[Address, ...]:
         return ()
     if isinstance(value, str | Address):
         return (_address(field, value),)
-    if isinstance(value, bytes | bytearray | Mapping) or not isinstance(value, Iterable):
-        raise InvalidAddress(field, value, "expected a str or a list of str")
-    return tuple(_address(f"{field}[{i}]", item) for i, item in enumerate(value))
+    items = _sequence(field, value, "expected a str or a list of str", InvalidAddress)
+    return tuple(_address(f"{field}[{i}]", item) for i, item in enumerate(items))
+
+
+def _sequence(
+    field: str, value: object, expected: str, error: type[MessageError] = MessageError
+) -> Sequence[object]:
+    """*value* as a sequence of items: a list or tuple as it is, another iterable as a
+    tuple; a str, bytes, a mapping or a non-iterable raises *error* saying *expected*."""
+    if type(value) is list or type(value) is tuple:  # the common case, without ABC checks
+        return value
+    if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
+        raise error(field, value, expected)
+    return tuple(value)
 
 
 def _address(field: str, value: object) -> Address:
+    if isinstance(value, str):
+        return Address.parse(value, field=field)
     if isinstance(value, Address):
         return check_address(value, field=field)
-    if not isinstance(value, str):
-        raise InvalidAddress(field, value, "an address must be a str")
-    return Address.parse(value, field=field)
+    raise InvalidAddress(field, value, "an address must be a str")
 
 
 def _one_address(field: str, value: object) -> Address | None:
@@ -309,14 +320,16 @@ def parse_headers(headers: HeadersInput, *, field: str = "headers") -> Headers:
     if headers is None:
         return ()
     given: object = headers  # any object may come in: check its type, not the annotation's
-    if isinstance(given, Mapping):
-        items: Iterable[object] = given.items()
-    elif isinstance(given, str | bytes | bytearray) or not isinstance(given, Iterable):
-        raise InvalidHeader(
-            field, headers, "expected a mapping of names to values, or (name, value) pairs"
-        )
+    items: Iterable[object]
+    if type(given) is dict or isinstance(given, Mapping):
+        items = given.items()
     else:
-        items = given
+        items = _sequence(
+            field,
+            given,
+            "expected a mapping of names to values, or (name, value) pairs",
+            InvalidHeader,
+        )
     result: list[tuple[str, str]] = []
     seen: set[str] = set()
     for item in items:
@@ -428,13 +441,10 @@ def _text(field: str, value: object, charset: str) -> str:
 def _alternatives(value: object, charset: str) -> tuple[Alternative, ...]:
     if value is None:
         return ()
-    if isinstance(value, str | bytes | bytearray | Mapping | Alternative) or not isinstance(
-        value, Iterable
-    ):
-        raise MessageError(
-            "alternatives", value, "expected a list of Alternative or (content, mimetype) pairs"
-        )
-    return tuple(_alternative(f"alternatives[{i}]", item, charset) for i, item in enumerate(value))
+    items = _sequence(
+        "alternatives", value, "expected a list of Alternative or (content, mimetype) pairs"
+    )
+    return tuple(_alternative(f"alternatives[{i}]", item, charset) for i, item in enumerate(items))
 
 
 def _alternative(field: str, value: object, charset: str) -> Alternative:
@@ -478,11 +488,8 @@ def clean_filename(name: str) -> str:
 def _attachments(value: object) -> tuple[Attachment, ...]:
     if value is None:
         return ()
-    if isinstance(value, str | bytes | bytearray | Mapping | Attachment) or not isinstance(
-        value, Iterable
-    ):
-        raise MessageError("attachments", value, "expected a list of Attachment")
-    return tuple(_attachment(f"attachments[{i}]", item) for i, item in enumerate(value))
+    items = _sequence("attachments", value, "expected a list of Attachment")
+    return tuple(_attachment(f"attachments[{i}]", item) for i, item in enumerate(items))
 
 
 def _attachment(field: str, att: object) -> Attachment:
@@ -539,11 +546,12 @@ def _is_7bit_text(content: bytes) -> bool:
 
 
 def _date(field: str, value: object) -> dt.datetime:
-    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
+    offset = value.utcoffset() if isinstance(value, dt.datetime) else None
+    if offset is None:
         raise MessageError(field, value, "must be a timezone-aware datetime")
-    offset = value.utcoffset()
-    if offset is not None and offset % dt.timedelta(minutes=1):
+    if offset.seconds % 60 or offset.microseconds:
         raise MessageError(field, value, "the UTC offset must be whole minutes (RFC 5322)")
+    assert isinstance(value, dt.datetime)
     return value
 
 
@@ -569,9 +577,8 @@ def _tags(tags: object) -> tuple[str, ...]:
         return ()
     if isinstance(tags, str):  # one str is one tag, as one str is one address
         return (_tag("tags", tags),)
-    if isinstance(tags, bytes | bytearray | Mapping) or not isinstance(tags, Iterable):
-        raise MessageError("tags", tags, "expected a str or a list of str")
-    return tuple(_tag(f"tags[{i}]", tag) for i, tag in enumerate(tags))
+    items = _sequence("tags", tags, "expected a str or a list of str")
+    return tuple(_tag(f"tags[{i}]", tag) for i, tag in enumerate(items))
 
 
 def _tag(field: str, tag: object) -> str:
@@ -584,7 +591,7 @@ def _tag(field: str, tag: object) -> str:
 def _metadata(metadata: object) -> tuple[tuple[str, str], ...]:
     if metadata is None:
         return ()
-    if not isinstance(metadata, Mapping):
+    if type(metadata) is not dict and not isinstance(metadata, Mapping):
         raise MessageError(
             "metadata", metadata, "expected a mapping of str keys to str (or int) values"
         )
@@ -600,17 +607,17 @@ def _metadata(metadata: object) -> tuple[tuple[str, str], ...]:
     return tuple(result)
 
 
-def _envelope_to(value: object, recipients: tuple[Address, ...]) -> tuple[str, ...]:
+def _envelope_to(value: object, *recipients: tuple[Address, ...]) -> tuple[str, ...]:
     """The addr-specs of *value*, each one of *recipients* (envelope_to narrows, never adds)."""
-    if value is None:
+    if value is None or (type(value) is tuple and not value):
         return ()
     if isinstance(value, str | Address):
-        value = (value,)
-    elif isinstance(value, bytes | bytearray | Mapping) or not isinstance(value, Iterable):
-        raise InvalidAddress("envelope_to", value, "expected a str or a list of str")
-    known = {(a.local_part, domain_to_ascii(a.domain)) for a in recipients}
+        items: Sequence[object] = (value,)
+    else:
+        items = _sequence("envelope_to", value, "expected a str or a list of str", InvalidAddress)
+    known = {(a.local_part, domain_to_ascii(a.domain)) for group in recipients for a in group}
     result = []
-    for i, item in enumerate(value):
+    for i, item in enumerate(items):
         address = _address(f"envelope_to[{i}]", item)
         if (address.local_part, domain_to_ascii(address.domain)) not in known:
             raise InvalidAddress(
