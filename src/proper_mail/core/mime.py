@@ -114,15 +114,17 @@ def iter_bytes(message: Message, policy: Policy = DEFAULT_POLICY) -> Iterator[by
     """
     pending: list[bytes] = []
     for piece in _pieces(message, policy):
-        if type(piece) is bytes:
+        if type(piece) is bytes and len(piece) < CHUNK_INPUT_BYTES:
             if piece:
                 pending.append(piece)
             continue
-        assert isinstance(piece, _Base64)
         if pending:
             yield b"".join(pending)
             pending = []
-        yield from _base64_chunks(piece.content)
+        if isinstance(piece, _Base64):
+            yield from _base64_chunks(piece.content)
+        else:
+            yield piece  # a large text part: as it is, not copied into a join
     if pending:
         yield b"".join(pending)
 

@@ -101,3 +101,14 @@ def test_iter_bytes_raises_what_to_bytes_raises_before_any_chunk() -> None:
 
     with pytest.raises(InvalidAddress, match="SMTPUTF8"):
         next(chunks)
+
+
+def test_a_large_text_part_is_its_own_chunk() -> None:
+    """A text part over a chunk's size is yielded as it is, not copied into a join."""
+    body = "line of text\n" * 10_000
+    message = compose(stamp=STAMP, from_email="a@example.com", to="b@example.com", body=body)
+
+    chunks = list(iter_bytes(message))
+
+    assert chunks[1] == mime.encode_text(body, "utf-8")[1]
+    assert b"".join(chunks) == to_bytes(message)
