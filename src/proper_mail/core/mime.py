@@ -133,7 +133,7 @@ def wire_size(message: Message, policy: Policy = DEFAULT_POLICY) -> int:
     """Return ``len(to_bytes(message, policy))`` without encoding the attachments.
 
     Headers and text parts are rendered (they decide the boundaries); a file's base64
-    length is arithmetic.
+    length is arithmetic. Raises what ``to_bytes`` raises.
     """
     size = 0
     for piece in _pieces(message, policy):
