@@ -23,6 +23,7 @@ import binascii
 import functools
 import re
 from collections.abc import Iterable
+from typing import NoReturn
 from urllib.parse import quote
 
 from ..errors import InvalidAddress, InvalidHeader
@@ -259,8 +260,9 @@ def render_display_name_atoms(name: str, *, utf8: bool) -> list[str]:
 def render_param_atoms(name: str, value: str) -> list[str]:
     """Atoms for one MIME parameter; RFC 2231 (with continuations) when non-ASCII or long.
 
-    Also RFC 2231 for a value holding ``=?``: readers (the stdlib, Outlook, Thunderbird)
-    decode RFC 2047 encoded words in a quoted filename, against RFC 2047, section 5.
+    Also RFC 2231 for a value holding ``=?``: readers (the stdlib among them, and many
+    mail clients) decode RFC 2047 encoded words in a quoted filename, against RFC 2047,
+    section 5, so the name would not read back as itself.
     """
     if value.isascii() and len(value) <= _LONGEST_ATOM // 2 and "=?" not in value:
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
@@ -313,5 +315,5 @@ def fold(name: str, atoms: list[str], width: int = 78) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-def _too_long(name: str, line: str) -> None:
+def _too_long(name: str, line: str) -> NoReturn:
     raise InvalidHeader(name, line, f"a header line would exceed {MAX_LINE} octets")
