@@ -10,6 +10,12 @@ The grammar accepted here is a strict subset of RFC 5322 / RFC 6532:
 
 No comments, no groups, no domain literals, no obsolete syntax. A string is ONE address:
 a comma outside quotes is an error, so ``"a@x.com, b@y.com"`` is never two recipients.
+No control character (TAB included) in a local part, no lone surrogate anywhere. A
+domain's one trailing dot (``example.com.``, the DNS root) is dropped, so it names the
+same recipient as ``example.com``.
+
+An ``Address`` built by hand goes through ``check_address``, which writes it out and
+parses it back: it passes exactly when a parsed address with the same fields would.
 """
 
 from __future__ import annotations
@@ -22,7 +28,15 @@ import idna
 
 from ..errors import InvalidAddress, InvalidHeader
 
-__all__ = ["Address", "domain_to_ascii", "prep_address", "quote_local_part"]
+__all__ = [
+    "Address",
+    "check_address",
+    "check_header_text",
+    "domain_to_ascii",
+    "normalize_domain",
+    "prep_address",
+    "quote_local_part",
+]
 
 # RFC 5322 atext, plus any non-ASCII character (RFC 6532 utf8-non-ascii).
 _ATEXT = r"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\U0010ffff"
@@ -36,9 +50,11 @@ _PHRASE = re.compile(rf"[{_ATEXT}.]+(?:[ \t]+[{_ATEXT}.]+)*")
 _LDH_DOMAIN = re.compile(
     r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 )
-# C0 controls except TAB, DEL, and the characters str.splitlines() treats as line breaks.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+# C0 controls except TAB, DEL, the characters str.splitlines() treats as line breaks, and
+# lone surrogates (not Unicode text: no UTF-8 encoder takes them).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]")
 _LINE_BREAK_OR_NUL = re.compile(r"[\r\n\x00]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 MAX_LOCAL_OCTETS = 64
 MAX_DOMAIN_OCTETS = 253
@@ -46,10 +62,16 @@ MAX_ADDR_SPEC_OCTETS = 254
 
 
 def check_header_text(field: str, value: str) -> None:
-    """Raise InvalidHeader when *value* holds CR, LF, NUL or another control character."""
+    """Raise InvalidHeader when *value* holds CR, LF, NUL, another control character
+    (TAB is allowed) or a lone surrogate."""
     if _CONTROL.search(value):
-        what = "CR, LF or NUL" if _LINE_BREAK_OR_NUL.search(value) else "a control character"
-        raise InvalidHeader(field, value, f"{what} is not allowed in a header")
+        if _LINE_BREAK_OR_NUL.search(value):
+            reason = "CR, LF or NUL is not allowed in a header"
+        elif _SURROGATE.search(value):
+            reason = "a lone surrogate (not valid Unicode) is not allowed"
+        else:
+            reason = "a control character is not allowed in a header"
+        raise InvalidHeader(field, value, reason)
 
 
 @attrs.frozen
@@ -92,6 +114,43 @@ def quote_local_part(local: str) -> str:
         return local
     escaped = local.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+def check_address(address: Address, *, field: str = "address") -> Address:
+    """Return *address* as the parser gives it back, or raise what the parser raises.
+
+    For an ``Address`` built by hand: its fields are written out (``str(address)``) and
+    parsed again, so a display name with CR/LF, a domain like ``x.com> NOTIFY=...`` or a
+    TAB in a local part is refused exactly as in a str. The domain comes back
+    normalised (lower case, UTS-46, no trailing dot). Cheap for addresses seen before
+    (parsed ones included): the result is cached by value.
+    """
+    if not isinstance(address, Address):
+        raise InvalidAddress(field, address, "expected an Address")
+    try:
+        return _check_address(address)
+    except TypeError:  # a field that cannot be hashed, so not a str
+        raise InvalidAddress(field, address, _NOT_STR) from None
+    except InvalidHeader as e:
+        raise InvalidHeader(field, address, e.reason) from None
+    except InvalidAddress as e:
+        raise InvalidAddress(field, address, e.reason) from None
+
+
+_NOT_STR = "an Address's display_name, local_part and domain must be str"
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_address(address: Address) -> Address:
+    # Cached by value: an Address is frozen and the check is pure. Errors are not cached.
+    parts = (address.display_name, address.local_part, address.domain)
+    if not all(isinstance(part, str) for part in parts):
+        raise InvalidAddress("address", address, _NOT_STR)
+    normalize_domain(address.domain)  # first, for a reason that names the domain
+    parsed = _parse_address(str(address), "address")
+    if (parsed.display_name, parsed.local_part) != parts[:2]:  # never seen; a safety net
+        raise InvalidAddress("address", address, "the address does not read back as itself")
+    return parsed
 
 
 def _unquote(quoted: str, *, field: str, text: str) -> str:
@@ -232,19 +291,27 @@ def _parse_addr_spec(spec: str, *, field: str, text: str) -> tuple[str, str]:
     else:
         reason = "the local part is empty" if not raw_local else "an invalid local part"
         raise InvalidAddress(field, text, reason)
+    if "\t" in local:  # the only control character check_header_text lets through
+        raise InvalidAddress(field, text, "a control character (TAB) in the local part")
     if len(local.encode()) > MAX_LOCAL_OCTETS:
         raise InvalidAddress(field, text, f"the local part is over {MAX_LOCAL_OCTETS} octets")
     domain = normalize_domain(raw_domain, field=field, text=text)
-    if len(quote_local_part(local).encode()) + 1 + len(domain_to_ascii(domain)) > (
-        MAX_ADDR_SPEC_OCTETS
-    ):
+    # The limit holds for the A-label form (7-bit) and for the UTF-8 form that an
+    # SMTPUTF8 envelope carries (RFC 6531 counts octets).
+    domain_octets = max(len(domain_to_ascii(domain)), len(domain.encode()))
+    if len(quote_local_part(local).encode()) + 1 + domain_octets > MAX_ADDR_SPEC_OCTETS:
         raise InvalidAddress(field, text, f"the address is over {MAX_ADDR_SPEC_OCTETS} octets")
     return local, domain
 
 
 def normalize_domain(domain: str, *, field: str = "domain", text: str | None = None) -> str:
-    """Return *domain* lower-cased, IDNs as UTS-46-mapped U-labels; raise if invalid."""
+    """Return *domain* lower-cased, IDNs as UTS-46-mapped U-labels; raise if invalid.
+
+    One trailing dot (the DNS root: ``example.com.``) is dropped.
+    """
     shown = domain if text is None else text
+    if not isinstance(domain, str):
+        raise InvalidAddress(field, shown, "a domain must be a str")
     lowered = domain.lower()
     if lowered.isascii() and _LDH_DOMAIN.fullmatch(lowered) and "--" not in lowered:
         if len(lowered) > MAX_DOMAIN_OCTETS:
@@ -268,6 +335,12 @@ def _normalize_idn(domain: str) -> str:
         raise _BadDomainError("the domain is empty")
     try:
         ascii_form = idna.encode(domain, uts46=True).decode("ascii")
+        # One trailing dot (the root, also written "。" and mapped by UTS-46) names the
+        # same domain: drop it, so b@example.com. and b@example.com are one recipient.
+        if ascii_form.endswith("."):
+            ascii_form = ascii_form[:-1]
+            if not ascii_form or ascii_form.endswith("."):
+                raise idna.IDNAError("Empty Label")
         unicode_form = idna.decode(ascii_form)
     except (idna.IDNAError, UnicodeError) as e:
         raise _BadDomainError(f"not a valid domain under IDNA 2008 ({e})") from None
@@ -295,7 +368,7 @@ def prep_address(address: str | Address, force_ascii: bool = True) -> str:
     SMTPUTF8 servers accept one; with ``force_ascii=False`` it is kept, and so is a
     Unicode domain. Idempotent: ``prep_address(prep_address(a)) == prep_address(a)``.
     """
-    parsed = address if isinstance(address, Address) else parse_address(address)
+    parsed = check_address(address) if isinstance(address, Address) else parse_address(address)
     local = quote_local_part(parsed.local_part)
     if force_ascii:
         if not local.isascii():

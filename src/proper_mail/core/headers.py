@@ -4,11 +4,17 @@ Written by hand because the stdlib's modern folder is slow (~1.4 ms a message) a
 the Pythons we support, can drop a recipient when it folds an address list
 (CVE-2025-1795). The rules here are few and simple, so that they can be proven:
 
-- A header value is a list of *atoms* joined by single spaces. Folding only ever turns
-  one of those spaces into CRLF + space, so unfolding gives back the exact value.
+- A header value is a list of *atoms* joined by single spaces; an atom that starts with
+  a TAB is joined without one (the TAB is its whitespace). Folding only ever puts CRLF
+  before one of those spaces or TABs, so unfolding gives back the exact value; it never
+  leaves a line of whitespace only.
 - Separators (``,`` between addresses, ``;`` between parameters) are never inside an
   encoded word, so a folded list re-parses to the same items.
-- An atom is never longer than a line can hold; no line exceeds 998 octets.
+- Lengths are counted in octets (UTF-8 under an SMTPUTF8 policy). An atom written as it
+  is holds at most 900 octets; a longer word of a Subject, a display name or non-ASCII
+  text goes as RFC 2047 encoded words instead (75 characters each), so no line exceeds
+  998 octets. Only an ASCII custom header can hold a word that cannot be folded:
+  ``compose()`` refuses it (``check_unstructured``).
 """
 
 from __future__ import annotations
@@ -17,15 +23,19 @@ import binascii
 import functools
 import re
 from collections.abc import Iterable
+from typing import NoReturn
 from urllib.parse import quote
 
 from ..errors import InvalidAddress, InvalidHeader
 from .addresses import Address, domain_to_ascii, quote_local_part
 
 __all__ = [
+    "MAX_LINE",
+    "check_unstructured",
     "encode_words",
     "fold",
     "render_address_atoms",
+    "render_display_name_atoms",
     "render_param_atoms",
     "render_unstructured_atoms",
 ]
@@ -50,7 +60,10 @@ _UTF8_ATOM_PHRASE = re.compile(
 )
 # Unstructured text that can go on the wire as it is.
 _PLAIN_TEXT = re.compile(r"[!-~]+(?: [!-~]+)*")
-_LONG_QUOTED = 900
+# The longest atom (in octets) written as it is: with a header name of up to 96
+# characters, "Name: " + atom still fits a 998-octet line.
+_LONGEST_ATOM = 900
+_BEFORE_TAB = re.compile(r"(?=\t)")
 # ASCII that a reader would decode as an encoded word: it must be encoded to survive.
 _ENCODED_WORD_LIKE = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^\s]*?\?=")
 
@@ -150,18 +163,52 @@ def render_unstructured_atoms(
     would not give back unchanged (leading, trailing or repeated spaces, tabs, ``=?``)
     is encoded too, so that the value round-trips exactly. Without it, only ASCII that
     looks like an encoded word is, so structured custom headers (List-Unsubscribe ...)
-    go as written.
+    go as written, folded at their spaces and TABs. Text with a word too long for a
+    line is encoded, except unprotected ASCII (see ``check_unstructured``).
     """
     if not text:
         return []
     if text.isascii():
         if not protect and not _ENCODED_WORD_LIKE.search(text):
-            return text.split(" ")
+            return _raw_atoms(text)
         if _PLAIN_TEXT.fullmatch(text) and "=?" not in text:
-            return text.split(" ")
+            atoms = text.split(" ")
+            if _fit(text, atoms):
+                return atoms
     elif utf8 and (not protect or (_no_odd_space(text) and "=?" not in text)):
-        return text.split(" ")
+        atoms = _raw_atoms(text)
+        if _fit(text, atoms):
+            return atoms
     return encode_words(text, charset if not text.isascii() else "utf-8")
+
+
+def check_unstructured(name: str, text: str, *, protect: bool = False) -> None:
+    """Raise InvalidHeader unless ``Name: text`` can be written under both a 7-bit and an
+    SMTPUTF8 policy (a word or a run of spaces too long to fold, a name too long)."""
+    for utf8 in (False, True):
+        fold(name, render_unstructured_atoms(text, utf8=utf8, protect=protect))
+
+
+def _raw_atoms(text: str) -> list[str]:
+    """*text* as atoms: split at spaces, and before each TAB (which stays in its atom)."""
+    if "\t" not in text:
+        return text.split(" ")
+    atoms: list[str] = []
+    for piece in text.split(" "):
+        atoms.extend(_BEFORE_TAB.split(piece))
+    return atoms
+
+
+def _fit(text: str, atoms: list[str]) -> bool:
+    """True when no atom is longer than ``_LONGEST_ATOM`` octets."""
+    if len(text) * 4 <= _LONGEST_ATOM:  # the common case: no need to look at each
+        return True
+    return all(_octets(atom) <= _LONGEST_ATOM for atom in atoms)
+
+
+def _octets(text: str) -> int:
+    """The UTF-8 length of *text* (its length when it is ASCII)."""
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def _no_odd_space(text: str) -> bool:
@@ -197,18 +244,27 @@ def _mailbox_atoms(address: Address, *, utf8: bool, field: str) -> list[str]:
 
 
 def render_display_name_atoms(name: str, *, utf8: bool) -> list[str]:
+    """Atoms for a display name: its words, one quoted string, or RFC 2047 encoded words
+    (non-ASCII under a 7-bit policy, text that looks encoded, or too long to quote)."""
     if "=?" not in name and (name.isascii() or utf8):
         if (_ATOM_PHRASE if name.isascii() else _UTF8_ATOM_PHRASE).fullmatch(name):
-            return name.split(" ")
+            atoms = name.split(" ")
+            if _fit(name, atoms):
+                return atoms
         quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if len(quoted) <= _LONG_QUOTED:
+        if _octets(quoted) <= _LONGEST_ATOM:
             return [quoted]
     return encode_words(name)
 
 
 def render_param_atoms(name: str, value: str) -> list[str]:
-    """Atoms for one MIME parameter; RFC 2231 (with continuations) when non-ASCII or long."""
-    if value.isascii() and len(value) <= _LONG_QUOTED // 2:
+    """Atoms for one MIME parameter; RFC 2231 (with continuations) when non-ASCII or long.
+
+    Also RFC 2231 for a value holding ``=?``: readers (the stdlib among them, and many
+    mail clients) decode RFC 2047 encoded words in a quoted filename, against RFC 2047,
+    section 5, so the name would not read back as itself.
+    """
+    if value.isascii() and len(value) <= _LONGEST_ATOM // 2 and "=?" not in value:
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
         return [f'{name}="{escaped}"']
     encoded = quote(value, safe="!#$&+-.^_`|~", encoding="utf-8")
@@ -230,16 +286,34 @@ def render_param_atoms(name: str, value: str) -> list[str]:
 
 
 def fold(name: str, atoms: list[str], width: int = 78) -> str:
-    """Return ``Name: value`` CRLF-terminated, folded between atoms near *width*."""
+    """Return ``Name: value`` CRLF-terminated, folded between atoms near *width* octets.
+
+    Atoms are joined by single spaces, except one starting with a TAB, which is joined
+    as it is. A fold goes before an atom, once its line holds more than whitespace;
+    InvalidHeader names a line that would exceed 998 octets.
+    """
     line = f"{name}:"
+    size = len(line)
+    breakable = False  # whether a fold may end this line (it holds an atom / some text)
     lines: list[str] = []
     for atom in atoms:
-        if atom and len(line) + 1 + len(atom) > width and len(line) > len(name) + 1:
+        piece = atom if atom[:1] == "\t" else f" {atom}"
+        n = len(piece) if piece.isascii() else len(piece.encode())
+        if breakable and atom and size + n > width:
+            if size > MAX_LINE:
+                _too_long(name, line)
             lines.append(line)
-            line = f" {atom}"
+            line, size = piece, n
+            breakable = bool(atom.strip(" \t"))
         else:
-            line = f"{line} {atom}"
+            line += piece
+            size += n
+            breakable = breakable or not lines or bool(atom.strip(" \t"))
+    if size > MAX_LINE:
+        _too_long(name, line)
     lines.append(line)
-    if any(len(line) > MAX_LINE for line in lines):
-        raise InvalidHeader(name, line[:80], f"a header line would exceed {MAX_LINE} octets")
     return "\r\n".join(lines) + "\r\n"
+
+
+def _too_long(name: str, line: str) -> NoReturn:
+    raise InvalidHeader(name, line, f"a header line would exceed {MAX_LINE} octets")

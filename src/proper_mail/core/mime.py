@@ -16,6 +16,10 @@ Output is CRLF only, no line over 998 octets, and 7-bit clean: text goes as 7bit
 quoted-printable or base64 (whichever fits), files always as base64. Under a policy with
 ``utf8=True`` (``email.policy.SMTPUTF8``) headers and addresses stay raw UTF-8.
 Boundaries derive from the Message-ID, so the output is a pure function of the record.
+
+For large attachments, ``iter_bytes`` yields the same bytes in chunks, encoding each file
+slice by slice, so the message never exists whole in memory; ``wire_size`` gives its
+length without encoding the files (for the SMTP SIZE parameter).
 """
 
 from __future__ import annotations
@@ -26,13 +30,13 @@ import email.parser
 import email.policy
 import email.utils
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterator
 from email.policy import Policy
 
 import attrs
 
 from ..errors import MessageError
-from .addresses import Address, prep_address
+from .addresses import Address, domain_to_ascii, prep_address
 from .headers import (
     fold,
     render_address_atoms,
@@ -41,19 +45,43 @@ from .headers import (
 )
 from .records import Attachment, Envelope, Message
 
-__all__ = ["DEFAULT_POLICY", "envelope_of", "to_bytes", "to_mime"]
+__all__ = [
+    "CHUNK_INPUT_BYTES",
+    "DEFAULT_POLICY",
+    "encode_text",
+    "envelope_of",
+    "iter_bytes",
+    "to_bytes",
+    "to_mime",
+    "wire_size",
+]
 
 #: The default policy: SMTP line endings, 7-bit headers (IDNs as A-labels).
 DEFAULT_POLICY: Policy = email.policy.SMTP
+#: The attachment bytes ``iter_bytes`` encodes per chunk: 1,024 base64 lines of 76
+#: characters (57 bytes each), so a chunk is 79,872 bytes on the wire.
+CHUNK_INPUT_BYTES = 57 * 1024
 _MAX_LINE = 998
 _ASCII_BYTES = bytes(range(128))
 _MIME_RANK = {"text/plain": 0, "text/html": 2}
 
 
 @attrs.frozen
+class _Base64:
+    """A file's content, to be written as base64 lines when (and as) it is needed."""
+
+    content: bytes
+
+
+# The wire bytes as a list of pieces: bytes as they are, or a file to encode. Every piece
+# ends with CRLF (or is empty), so any run of them is whole lines.
+_Piece = bytes | _Base64
+
+
+@attrs.frozen
 class _Leaf:
     headers: tuple[str, ...]
-    body: bytes
+    body: _Piece
 
 
 @attrs.frozen
@@ -65,13 +93,62 @@ class _Multipart:
 
 def to_bytes(message: Message, policy: Policy = DEFAULT_POLICY) -> bytes:
     """Return the RFC 5322 bytes of *message* (CRLF line endings, Bcc left out)."""
+    out: list[bytes] = []
+    for piece in _pieces(message, policy):
+        if type(piece) is bytes:
+            out.append(piece)
+        else:
+            assert isinstance(piece, _Base64)
+            out.extend(_base64_chunks(piece.content))
+    return b"".join(out)
+
+
+def iter_bytes(message: Message, policy: Policy = DEFAULT_POLICY) -> Iterator[bytes]:
+    """Yield the bytes of ``to_bytes(message, policy)`` in chunks, whole lines each.
+
+    Headers and text parts come whole (several in one chunk); each file is base64-encoded
+    ``CHUNK_INPUT_BYTES`` at a time, so memory stays near the size of the attachments
+    themselves. Every chunk is non-empty and ends with CRLF, so a client can dot-stuff
+    (RFC 5321, 4.5.2) chunk by chunk. Raises what ``to_bytes`` raises, before the first
+    chunk.
+    """
+    pending: list[bytes] = []
+    for piece in _pieces(message, policy):
+        if type(piece) is bytes and len(piece) < CHUNK_INPUT_BYTES:
+            if piece:
+                pending.append(piece)
+            continue
+        if pending:
+            yield b"".join(pending)
+            pending = []
+        if isinstance(piece, _Base64):
+            yield from _base64_chunks(piece.content)
+        else:
+            yield piece  # a large text part: as it is, not copied into a join
+    if pending:
+        yield b"".join(pending)
+
+
+def wire_size(message: Message, policy: Policy = DEFAULT_POLICY) -> int:
+    """Return ``len(to_bytes(message, policy))`` without encoding the attachments.
+
+    Headers and text parts are rendered (they decide the boundaries); a file's base64
+    length is arithmetic. Raises what ``to_bytes`` raises.
+    """
+    size = 0
+    for piece in _pieces(message, policy):
+        size += len(piece) if isinstance(piece, bytes) else _base64_size(len(piece.content))
+    return size
+
+
+def _pieces(message: Message, policy: Policy) -> list[_Piece]:
+    """The wire bytes of *message* as pieces (files not yet encoded)."""
     utf8 = bool(getattr(policy, "utf8", False))
-    width = policy.max_line_length or 78
+    width = min(policy.max_line_length or 78, _MAX_LINE)
     top = _top_headers(message, utf8=utf8, width=width)
     root = _structure(message)
-    out: list[bytes] = [top.encode("utf-8" if utf8 else "ascii"), b"MIME-Version: 1.0\r\n"]
-    _write(root, out, message.message_id, [0], width)
-    return b"".join(out)
+    head = top.encode("utf-8" if utf8 else "ascii") + b"MIME-Version: 1.0\r\n"
+    return [head, *_node_pieces(root, message.message_id, [0], width)]
 
 
 def to_mime(
@@ -94,20 +171,26 @@ def envelope_of(message: Message, policy: Policy = DEFAULT_POLICY) -> Envelope:
     """Return the SMTP envelope: the sender and every recipient (to, cc, bcc), deduplicated.
 
     Addresses are prepared with ``prep_address``: ASCII (A-label domains) unless the
-    policy is SMTPUTF8. ``envelope_to``, when set, narrows the recipients to those. A
-    message without recipients raises MessageError.
+    policy is SMTPUTF8. Two addresses are the same recipient when their local parts are
+    equal and their domains are the same domain (``münchen.de`` is
+    ``xn--mnchen-3ya.de``); the first one given is kept. ``envelope_to``, when set,
+    narrows the recipients to those. A message without recipients raises MessageError.
     """
     force_ascii = not getattr(policy, "utf8", False)
     sender = prep_address(message.envelope_from or message.from_email, force_ascii)
-    seen: dict[str, None] = {}
+    wanted = {_mailbox_key(Address.parse(a)) for a in message.envelope_to}
+    seen: dict[tuple[str, str], str] = {}
     for address in message.recipients:
-        seen.setdefault(prep_address(address, force_ascii), None)
-    if message.envelope_to:
-        wanted = {prep_address(Address.parse(a), force_ascii) for a in message.envelope_to}
-        seen = {a: None for a in seen if a in wanted}
+        key = _mailbox_key(address)
+        if key not in seen and (not wanted or key in wanted):
+            seen[key] = prep_address(address, force_ascii)
     if not seen:
         raise MessageError("to", (), "the message has no recipients (to, cc and bcc are empty)")
-    return Envelope(sender=sender, recipients=tuple(seen))
+    return Envelope(sender=sender, recipients=tuple(seen.values()))
+
+
+def _mailbox_key(address: Address) -> tuple[str, str]:
+    return address.local_part, domain_to_ascii(address.domain)
 
 
 def _top_headers(message: Message, *, utf8: bool, width: int) -> str:
@@ -199,9 +282,30 @@ def _max_line(data: bytes) -> int:
     return max(map(len, data.split(b"\n")))
 
 
-def _base64(data: bytes) -> bytes:
+def _base64(data: bytes | memoryview) -> bytes:
+    """*data* as base64 lines of 76 characters, each ending with CRLF."""
     encoded = binascii.b2a_base64(data, newline=False)
-    return b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76))
+    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
+    lines.append(b"")
+    return b"\r\n".join(lines)
+
+
+def _base64_chunks(data: bytes) -> Iterator[bytes]:
+    """``_base64(data)`` in pieces of ``CHUNK_INPUT_BYTES`` input bytes (whole lines);
+    nothing for no data."""
+    if len(data) <= CHUNK_INPUT_BYTES:
+        if data:
+            yield _base64(data)
+        return
+    view = memoryview(data)
+    for start in range(0, len(data), CHUNK_INPUT_BYTES):
+        yield _base64(view[start : start + CHUNK_INPUT_BYTES])
+
+
+def _base64_size(n: int) -> int:
+    """``len(_base64(data))`` for *n* bytes of data."""
+    encoded = (n + 2) // 3 * 4
+    return encoded + 2 * ((encoded + 75) // 76)
 
 
 def _file_leaf(att: Attachment) -> _Leaf:
@@ -221,7 +325,7 @@ def _file_leaf(att: Attachment) -> _Leaf:
         headers.append("Content-Transfer-Encoding: 7bit\r\n")
         return _Leaf(tuple(headers), payload if payload.endswith(b"\r\n") else payload + b"\r\n")
     headers.append("Content-Transfer-Encoding: base64\r\n")
-    return _Leaf(tuple(headers), _base64(att.content))
+    return _Leaf(tuple(headers), _Base64(att.content))
 
 
 def _params(name: str, value: str) -> list[str]:
@@ -229,33 +333,46 @@ def _params(name: str, value: str) -> list[str]:
     return [f"{a};" for a in atoms[:-1]] + atoms[-1:]
 
 
-def _write(
-    node: _Leaf | _Multipart, out: list[bytes], seed: str, counter: list[int], width: int
-) -> None:
+def _node_pieces(
+    node: _Leaf | _Multipart, seed: str, counter: list[int], width: int
+) -> list[_Piece]:
+    """The pieces of one part: its headers, blank line and body, or a multipart's
+    Content-Type, then each part between boundary delimiters."""
     if isinstance(node, _Leaf):
-        out.extend(h.encode("ascii") for h in node.headers)
-        out.append(b"\r\n")
-        out.append(node.body)
-        return
-    children: list[bytes] = []
-    for part in node.parts:
-        chunk: list[bytes] = []
-        _write(part, chunk, seed, counter, width)
-        children.append(b"".join(chunk))
+        return ["".join(node.headers).encode("ascii") + b"\r\n", node.body]
+    children = [_node_pieces(part, seed, counter, width) for part in node.parts]
     boundary = _boundary(seed, counter, children)
     params = [f'boundary="{boundary}"', *node.params]
     atoms = [f"multipart/{node.subtype};", *(f"{p};" for p in params[:-1]), params[-1]]
-    out.append(fold("Content-Type", atoms, width).encode("ascii"))
     # Each part's payload ends with CRLF; the CRLF before a delimiter belongs to the
     # delimiter (RFC 2046), so a part's last line break survives parsing.
-    out.append(f"\r\n--{boundary}\r\n".encode("ascii"))
-    out.append(f"\r\n--{boundary}\r\n".encode("ascii").join(children))
+    delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
+    out: list[_Piece] = [fold("Content-Type", atoms, width).encode("ascii") + delimiter]
+    for i, child in enumerate(children):
+        if i:
+            out.append(delimiter)
+        out.extend(child)
     out.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+    return out
 
 
-def _boundary(seed: str, counter: list[int], children: Iterable[bytes]) -> str:
-    """A boundary derived from the Message-ID, unique per part, absent from the content."""
-    contents = list(children)
+def _boundary(seed: str, counter: list[int], children: list[list[_Piece]]) -> str:
+    """A boundary derived from the Message-ID, unique per part, absent from the content.
+
+    Base64 lines cannot hold one ("-", "_" are not in its alphabet), so only the bytes
+    between files are searched: the same text the whole parts would show.
+    """
+    contents: list[bytes] = []
+    for child in children:
+        run: list[bytes] = []
+        for piece in child:
+            if type(piece) is bytes:
+                run.append(piece)
+            elif run:
+                contents.append(b"".join(run))
+                run = []
+        if run:
+            contents.append(b"".join(run))
     while True:
         counter[0] += 1
         digest = hashlib.sha256(f"{seed}/{counter[0]}".encode()).hexdigest()[:24]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proper_mail.core.addresses import Address, prep_address
+from proper_mail.core.addresses import Address, check_address, prep_address
 from proper_mail.errors import InvalidAddress, InvalidHeader
 from tests.strategies import addr_specs, display_names
 
@@ -75,6 +75,9 @@ def test_parse_accepts(text: str, display_name: str, local_part: str, domain: st
         ("a@" + "a" * 64 + ".com", "IDNA"),
         ("a@xn--invalid-.com", "IDNA"),
         ("a@ab--cd.com", "IDNA"),  # hyphens in 3rd and 4th position are reserved
+        ("b@example.com..", "IDNA"),  # one trailing dot is dropped, two are an empty label
+        ("b@.", "IDNA"),
+        ("b@。", "IDNA"),
     ],
 )
 def test_parse_rejects(text: str, reason: str) -> None:
@@ -148,3 +151,52 @@ def test_str_of_an_address_parses_back_to_it(spec: str, name: str) -> None:
     address = Address(name, *_split(spec))
 
     assert Address.parse(str(address)) == address
+
+
+@pytest.mark.parametrize(
+    ("text", "domain"),
+    [
+        ("b@example.com.", "example.com"),
+        ("b@Example.COM.", "example.com"),
+        ("b@münchen.de.", "münchen.de"),
+        ("b@münchen.de。", "münchen.de"),
+        ("b@xn--mnchen-3ya.de.", "xn--mnchen-3ya.de"),
+    ],
+)
+def test_one_trailing_dot_is_dropped_from_a_domain(text: str, domain: str) -> None:
+    """example.com. (the DNS root) is example.com: the same recipient, written once."""
+    assert Address.parse(text).domain == domain
+
+
+def test_a_tab_in_a_local_part_is_refused() -> None:
+    """A TAB in a quoted local part would go into RCPT TO: refused."""
+    with pytest.raises(InvalidAddress, match="TAB"):
+        Address.parse('"a\tb"@example.com', field="to")
+
+
+def test_a_lone_surrogate_is_refused_as_invalid_header() -> None:
+    """ "\\ud800@x.com" is refused by the parser, not left to crash an encoder."""
+    with pytest.raises(InvalidHeader, match="lone surrogate"):
+        Address.parse("\ud800@example.com", field="to")
+
+
+def test_the_254_octet_limit_counts_the_utf8_form_too() -> None:
+    """An IDN whose UTF-8 form is over 254 octets is refused (RFC 6531 counts octets)."""
+    label = "𠀀" * 15  # 60 octets of UTF-8, a 26-character A-label
+    text = "a@" + ".".join([label] * 5) + ".cn"  # 309 octets; A-labels: 119
+
+    with pytest.raises(InvalidAddress, match="over 254 octets"):
+        Address.parse(text, field="to")
+
+
+def test_check_address_returns_the_parsed_form() -> None:
+    """check_address of a hand-built record is what parsing its str gives."""
+    assert check_address(Address("Zoë", "zoe", "MÜNCHEN.de.")) == Address.parse(
+        "Zoë <zoe@münchen.de>"
+    )
+
+
+def test_prep_address_checks_an_address_record() -> None:
+    """prep_address refuses an Address whose domain would inject RCPT TO parameters."""
+    with pytest.raises(InvalidAddress, match="not a valid domain"):
+        prep_address(Address("", "b", "example.com> NOTIFY=SUCCESS"))

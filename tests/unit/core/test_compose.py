@@ -298,17 +298,36 @@ def test_the_date_comes_from_the_stamp() -> None:
         ({"charset": "utf-16"}, "charset"),
         ({"charset": "ascii", "body": "café"}, "body"),
         ({"body": "\ud800"}, "body"),
-        ({"alternatives": [("<p>x</p>", "image/png")]}, "alternatives"),
-        ({"attachments": [Attachment("a", b"x", "not a type")]}, "attachments.mimetype"),
-        ({"attachments": [Attachment("a", b"x", "multipart/mixed")]}, "attachments.mimetype"),
+        ({"alternatives": [("<p>x</p>", "image/png")]}, "alternatives[0].mimetype"),
+        ({"attachments": [Attachment("a", b"x", "not a type")]}, "attachments[0].mimetype"),
+        (
+            {"attachments": [Attachment("a", b"x", "multipart/mixed")]},
+            "attachments[0].mimetype",
+        ),
         (
             {"attachments": [Attachment("a", b"x", "text/plain", content_id="a b")]},
-            "attachments.content_id",
+            "attachments[0].content_id",
         ),
-        ({"attachments": [Attachment("m.eml", b"\xff", "message/rfc822")]}, "attachments"),
+        ({"attachments": [Attachment("m.eml", b"\xff", "message/rfc822")]}, "attachments[0]"),
         ({"message_id": "no-at-sign"}, "message_id"),
-        ({"tags": [""]}, "tags"),
+        ({"tags": [""]}, "tags[0]"),
         ({"subject": 42}, "subject"),
+        ({"cc": [5]}, "cc[0]"),
+        ({"bcc": {"a@example.com": 1}}, "bcc"),
+        ({"from_email": 5}, "from_email"),
+        ({"envelope_from": ["a@example.com"]}, "envelope_from"),
+        ({"headers": {5: "x"}}, "headers"),
+        ({"tags": b"abc"}, "tags"),
+        ({"metadata": {5: "v"}}, "metadata"),
+        ({"body": b"bytes"}, "body"),
+        ({"charset": 5}, "charset"),
+        ({"content_subtype": ["html"]}, "content_subtype"),
+        ({"message_id": 5}, "message_id"),
+        ({"date": "2026-01-01"}, "date"),
+        ({"expires": 5}, "expires"),
+        ({"body": "hi\ud800"}, "body"),
+        ({"message_id_domain": "x\ud800.com"}, "message_id_domain"),
+        ({"headers": {"X-" + "A" * 1000: "1"}}, "headers['X-" + "A" * 1000 + "']"),
     ],
 )
 def test_invalid_fields_name_themselves(fields: dict[str, Any], field: str) -> None:
@@ -388,3 +407,263 @@ def test_parse_addresses_rejects_bytes() -> None:
     """bytes are not addresses (a common mistake with decoded form data)."""
     with pytest.raises(InvalidAddress, match="str or a list"):
         parse_addresses("to", b"a@example.com")  # type: ignore[arg-type]
+
+
+# Issue 11: every bad input refused at compose time.
+
+INJECTED_NAME = Address("Bob\r\nBcc: victim@evil.com", "b", "example.com")
+INJECTED_DOMAIN = Address("", "b", "example.com> NOTIFY=SUCCESS ORCPT=rfc822;victim@evil.com")
+
+# Every place an Address record can be given, and the field its error names.
+ADDRESS_PLACES: dict[str, tuple[Any, str]] = {
+    "from_email": (lambda a: {"from_email": a}, "from_email"),
+    "to": (lambda a: {"to": a}, "to"),
+    "to list": (lambda a: {"to": ["ok@example.com", a]}, "to[1]"),
+    "cc list": (lambda a: {"cc": [a]}, "cc[0]"),
+    "bcc list": (lambda a: {"bcc": [a]}, "bcc[0]"),
+    "reply_to": (lambda a: {"reply_to": a}, "reply_to"),
+    "envelope_from": (lambda a: {"envelope_from": a}, "envelope_from"),
+    "defaults.from_email": (
+        lambda a: {"from_email": None, "defaults": Defaults(from_email=a)},
+        "defaults.from_email",
+    ),
+    "defaults.to": (lambda a: {"defaults": Defaults(to=(a,))}, "defaults.to[0]"),
+    "defaults.bcc": (lambda a: {"defaults": Defaults(bcc=(a,))}, "defaults.bcc[0]"),
+}
+
+
+@pytest.mark.parametrize("where", ADDRESS_PLACES)
+def test_a_hand_built_address_cannot_inject_a_header(where: str) -> None:
+    """An Address whose display name holds CR LF + "Bcc: ..." is refused wherever it is given."""
+    place, field = ADDRESS_PLACES[where]
+
+    with pytest.raises(InvalidHeader, match="CR, LF or NUL") as caught:
+        compose(**{**FIELDS, **place(INJECTED_NAME)})
+
+    assert caught.value.field == field
+    assert caught.value.value == INJECTED_NAME
+
+
+@pytest.mark.parametrize("where", ADDRESS_PLACES)
+def test_a_hand_built_address_cannot_inject_smtp_parameters(where: str) -> None:
+    """A domain like "example.com> NOTIFY=SUCCESS ..." (RCPT TO parameters) is refused."""
+    place, field = ADDRESS_PLACES[where]
+
+    with pytest.raises(InvalidAddress, match="not a valid domain") as caught:
+        compose(**{**FIELDS, **place(INJECTED_DOMAIN)})
+
+    assert caught.value.field == field
+
+
+def test_default_options_check_address_records() -> None:
+    """MAILER_DEFAULT_OPTIONS with an injected Address record is a ConfigError."""
+    with pytest.raises(ConfigError, match=r"MAILER_DEFAULT_OPTIONS\['from'\]: CR, LF or NUL"):
+        defaults_from_options({"from": INJECTED_NAME})
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        Address("", "a\tb", "example.com"),
+        Address("", "", "example.com"),
+        Address("", "a", ""),
+        Address("", "a", "exa mple.com"),
+        Address("Zoë\u2028", "a", "example.com"),
+        Address("", "x" * 65, "example.com"),
+    ],
+)
+def test_a_hand_built_address_is_checked_as_a_parsed_one(address: Address) -> None:
+    """A TAB in a local part, an empty part, a bad domain, a line separator: all refused."""
+    with pytest.raises(MessageError) as caught:
+        compose(**{**FIELDS, "to": [address]})
+
+    assert caught.value.field == "to[0]"
+
+
+@pytest.mark.parametrize("bad", [5, None, b"x", ["x"]])
+def test_an_address_record_with_a_field_not_str_is_refused(bad: object) -> None:
+    """Address(5, "b", "example.com") is an InvalidAddress, not a TypeError."""
+    with pytest.raises(InvalidAddress, match="must be str") as caught:
+        compose(**{**FIELDS, "cc": [Address(bad, "b", "example.com")]})  # type: ignore[arg-type]
+
+    assert caught.value.field == "cc[0]"
+
+
+def test_a_hand_built_address_comes_out_normalised() -> None:
+    """Address("", "b", "Example.COM.") is stored as a parsed "b@Example.COM." would be."""
+    message = compose(**{**FIELDS, "to": Address("B", "b", "Example.COM.")})
+
+    assert message.to == (Address("B", "b", "example.com"),)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"subject": "hi\ud800"}, "subject"),
+        ({"to": "\ud800@example.com"}, "to"),
+        ({"to": "Zo\ud800 <z@example.com>"}, "to"),
+        ({"cc": [Address("Zo\udfff", "z", "example.com")]}, "cc[0]"),
+        ({"headers": {"X-A": "a\ud800"}}, "headers['X-A']"),
+        ({"attachments": [Attachment("a\ud800.pdf", b"x")]}, "attachments[0].filename"),
+        ({"alternatives": [("hi\ud800", "text/html")]}, "alternatives[0].content"),
+        ({"metadata": {"k": "v\ud800"}}, "metadata['k']"),
+        ({"metadata": {"k\ud800": "v"}}, "metadata"),
+        ({"tags": ["t\ud800"]}, "tags[0]"),
+    ],
+)
+def test_lone_surrogates_are_refused_naming_the_field(fields: dict[str, Any], field: str) -> None:
+    """A lone surrogate cannot be encoded: compose refuses it instead of to_bytes crashing."""
+    with pytest.raises(MessageError) as caught:
+        compose(**{**FIELDS, **fields})
+
+    assert caught.value.field == field
+
+
+def test_a_surrogate_error_says_what_is_wrong() -> None:
+    """The reason names the surrogate, not a generic encoding failure."""
+    with pytest.raises(MessageError, match="lone surrogate"):
+        compose(**{**FIELDS, "body": "ok \ud800 ok"})
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"to": 5}, "to"),
+        ({"headers": 5}, "headers"),
+        ({"headers": "X-A: 1"}, "headers"),
+        ({"headers": [("X-A",)]}, "headers"),
+        ({"headers": [("X-A", "1", "2")]}, "headers"),
+        ({"headers": [5]}, "headers"),
+        ({"tags": 5}, "tags"),
+        ({"tags": [5]}, "tags[0]"),
+        ({"metadata": [("k", "v")]}, "metadata"),
+        ({"metadata": "k=v"}, "metadata"),
+        ({"attachments": 5}, "attachments"),
+        ({"attachments": [5]}, "attachments[0]"),
+        ({"attachments": Attachment("a.txt", b"x")}, "attachments"),
+        ({"attachments": [Attachment(5, b"x")]}, "attachments[0].filename"),  # type: ignore[arg-type]
+        ({"attachments": [Attachment("a", "text")]}, "attachments[0].content"),  # type: ignore[arg-type]
+        ({"attachments": [Attachment("a", b"x", 5)]}, "attachments[0].mimetype"),  # type: ignore[arg-type]
+        (
+            {"attachments": [Attachment("a", b"x", disposition=["inline"])]},  # type: ignore[arg-type]
+            "attachments[0].disposition",
+        ),
+        ({"alternatives": 5}, "alternatives"),
+        ({"alternatives": ("<b>x</b>", "text/html")}, "alternatives[0]"),
+        ({"alternatives": [("x",)]}, "alternatives[0]"),
+        ({"alternatives": [(5, "text/html")]}, "alternatives[0].content"),
+        ({"alternatives": [("x", 5)]}, "alternatives[0].mimetype"),
+        ({"message_id_domain": 5}, "message_id_domain"),
+        ({"envelope_to": 5}, "envelope_to"),
+        ({"envelope_to": [5]}, "envelope_to[0]"),
+        ({"defaults": {"from": "a@example.com"}}, "defaults"),
+        ({"stamp": "token"}, "stamp"),
+    ],
+)
+def test_wrong_types_are_message_errors_naming_the_field(
+    fields: dict[str, Any], field: str
+) -> None:
+    """A value of the wrong type is a MessageError naming the field, never a TypeError."""
+    with pytest.raises(MessageError) as caught:
+        compose(**{**FIELDS, **fields})
+
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize("value", [object(), 1.5, True, None, b"1", ["a"]])
+@pytest.mark.parametrize("where", ["headers", "metadata"])
+def test_header_and_metadata_values_are_str_or_int_only(where: str, value: object) -> None:
+    """A value that is not a str or an int is refused, never written as its repr."""
+    with pytest.raises(MessageError, match=r"expected a str \(or an int\)") as caught:
+        compose(**{**FIELDS, where: {"X-A": value}})
+
+    assert caught.value.field == f"{where}['X-A']"
+
+
+def test_int_header_and_metadata_values_are_written_in_decimal() -> None:
+    """An int (an id) is accepted and written in decimal, as before."""
+    message = compose(**FIELDS, headers={"X-Tenant": 42}, metadata={"user_id": -7})
+
+    assert (message.headers, message.metadata) == ((("X-Tenant", "42"),), (("user_id", "-7"),))
+
+
+def test_one_str_is_one_tag() -> None:
+    """tags="welcome" is one tag, as to="a@x.com" is one address (not five letters)."""
+    assert compose(**FIELDS, tags="abc").tags == ("abc",)
+
+
+def test_one_str_is_one_envelope_recipient() -> None:
+    """envelope_to="a@x.com" is one address."""
+    assert compose(**FIELDS, envelope_to="alice@example.com").envelope_to == ("alice@example.com",)
+
+
+def test_envelope_to_must_be_a_recipient() -> None:
+    """envelope_to narrows the recipients; an address that is not one is refused."""
+    with pytest.raises(InvalidAddress, match="not one of the message's recipients") as caught:
+        compose(**FIELDS, envelope_to=["alice@example.com", "mallory@example.com"])
+
+    assert caught.value.field == "envelope_to[1]"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),
+        ("\u202abad\u202c.pdf", "bad.pdf"),
+        ("a\u200eb\u200fc.txt", "abc.txt"),
+        ("\u2066x\u2067y\u2068z\u2069.txt", "xyz.txt"),
+        ("a\u061cb.txt", "ab.txt"),
+    ],
+)
+def test_bidi_controls_are_removed_from_filenames(given: str, expected: str) -> None:
+    """A right-to-left override cannot make "fdp.exe" look like "exe.pdf"."""
+    message = compose(**FIELDS, attachments=[Attachment(given, b"x", "application/pdf")])
+
+    assert message.attachments[0].filename == expected
+
+
+def test_a_trailing_dot_names_the_same_recipient() -> None:
+    """b@example.com. is normalised to b@example.com: one recipient, not two."""
+    message = compose(**{**FIELDS, "to": ["b@example.com.", "b@example.com"]})
+
+    assert message.to == (addr("b@example.com"), addr("b@example.com"))
+
+
+def test_a_tab_in_a_quoted_local_part_is_refused() -> None:
+    """A TAB would go into RCPT TO: a local part holds no control character."""
+    with pytest.raises(InvalidAddress, match="TAB") as caught:
+        compose(**{**FIELDS, "to": '"a\tb"@example.com'})
+
+    assert caught.value.field == "to"
+
+
+def test_a_space_in_a_quoted_local_part_is_kept() -> None:
+    """Spaces are still allowed in a quoted local part."""
+    assert compose(**{**FIELDS, "to": '"a b"@example.com'}).to[0].local_part == "a b"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"message_id": "<" + "a" * 980 + "@example.com>"}, "message_id"),
+        (
+            {"attachments": [Attachment("a", b"x", "image/png", "inline", "a" * 990 + "@x")]},
+            "attachments[0].content_id",
+        ),
+        (
+            {"attachments": [Attachment("a", b"x", "application/" + "x" * 128)]},
+            "attachments[0].mimetype",
+        ),
+        ({"alternatives": [("x", "text/" + "x" * 128)]}, "alternatives[0].mimetype"),
+        ({"headers": {"X-A": "a" + " " * 1000 + "b"}}, "headers['X-A']"),
+        ({"headers": {"X-A": "a" + "\t" * 2000 + "b"}}, "headers['X-A']"),
+        ({"charset": "utf 8"}, "charset"),
+        ({"date": dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(seconds=30)))}, "date"),
+    ],
+)
+def test_values_that_cannot_be_written_are_refused(fields: dict[str, Any], field: str) -> None:
+    """A value that would make a line over 998 octets (or an invalid one) is refused here."""
+    with pytest.raises(MessageError) as caught:
+        compose(**{**FIELDS, **fields})
+
+    assert caught.value.field == field

@@ -6,6 +6,7 @@ import datetime as dt
 import email
 import email.message
 import email.policy
+import email.utils
 from email.header import decode_header, make_header
 from typing import Any
 
@@ -15,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proper_mail.core.compose import compose
-from proper_mail.core.headers import render_display_name_atoms
+from proper_mail.core.headers import fold, render_display_name_atoms
 from proper_mail.core.mime import envelope_of, to_bytes, to_mime
-from proper_mail.core.records import Alternative, Attachment, Envelope, Message, Stamp
-from proper_mail.errors import InvalidAddress, MessageError
+from proper_mail.core.records import Address, Alternative, Attachment, Envelope, Message, Stamp
+from proper_mail.errors import InvalidAddress, InvalidHeader, MessageError
 from tests.strategies import compose_fields, display_names, mailboxes
 
 STAMP = Stamp(dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC), "18ec0279d6855e6e.de835cbd")
@@ -390,8 +391,19 @@ def test_round_trip_keeps_everything(fields: dict[str, Any]) -> None:
         for p in parsed.walk()
         if p.get_content_disposition() in ("attachment", "inline")
     ]
-    assert sorted(files) == sorted((a.filename, a.mimetype, a.content) for a in message.attachments)
+    assert sorted(files) == sorted(
+        (stdlib_filename(a.filename), a.mimetype, a.content) for a in message.attachments
+    )
     assert b"\n" not in to_bytes(message).replace(b"\r\n", b"")
+
+
+def stdlib_filename(name: str) -> str:
+    """The filename as the stdlib's ``get_filename()`` reads it back.
+
+    It unquotes the decoded parameter once more, dropping a ``<...>`` or ``"..."``
+    around the name however it was written (quoted or RFC 2231), then strips it.
+    """
+    return email.utils.unquote(name).strip()
 
 
 def stdlib_display_name(name: str) -> str:
@@ -468,3 +480,110 @@ def test_the_stdlib_folder_is_what_we_work_around() -> None:
     if len(kept) == 2:
         pytest.skip("this Python's email package has the CVE-2025-1795 fix")
     assert kept == [CVE_2025_1795_TO[0]]
+
+
+POLICIES = [email.policy.SMTP, email.policy.SMTPUTF8]
+
+
+def longest_line(data: bytes) -> int:
+    """The longest line of *data*, in octets, CRLF excluded."""
+    return max(len(line) for line in data.split(b"\r\n"))
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=["SMTP", "SMTPUTF8"])
+def test_a_long_unbreakable_subject_goes_as_encoded_words(policy: Any) -> None:
+    """subject="a" * 2000 composes, is written in lines under 998 octets, and reads back."""
+    message = compose(stamp=STAMP, from_email="a@b.co", to="c@d.co", subject="a" * 2000)
+
+    data = to_bytes(message, policy)
+
+    assert longest_line(data) <= 998
+    assert email.message_from_bytes(data, policy=email.policy.default)["Subject"] == "a" * 2000
+
+
+@pytest.mark.parametrize(
+    ("name", "policy"),
+    [
+        ("N" * 5000, email.policy.SMTP),
+        ("N" * 5000, email.policy.SMTPUTF8),
+        ("é" * 2000, email.policy.SMTPUTF8),  # 4,000 octets: raw UTF-8 would not fit
+    ],
+    ids=["ascii-SMTP", "ascii-SMTPUTF8", "utf8-SMTPUTF8"],
+)
+def test_a_long_display_name_is_written(name: str, policy: Any) -> None:
+    """A 5,000-character name without spaces goes as encoded words; the address survives."""
+    message = compose(stamp=STAMP, from_email="a@b.co", to=[Address(name, "c", "d.co")])
+
+    data = to_bytes(message, policy)
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+
+    assert longest_line(data) <= 998
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["c@d.co"]
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=["SMTP", "SMTPUTF8"])
+def test_a_header_with_tabs_folds_before_them(policy: Any) -> None:
+    """headers={"X-A": "x\\t" * 600}: folded before TABs, read back exactly."""
+    message = compose(stamp=STAMP, from_email="a@b.co", to="c@d.co", headers={"X-A": "x\t" * 600})
+
+    data = to_bytes(message, policy)
+
+    assert longest_line(data) <= 998
+    assert email.message_from_bytes(data, policy=email.policy.default)["X-A"] == "x\t" * 599 + "x"
+
+
+def test_smtputf8_lines_are_counted_in_octets() -> None:
+    """subject="€" * 600 under SMTPUTF8: no line over 998 octets (each € is 3)."""
+    message = compose(stamp=STAMP, from_email="a@b.co", to="c@d.co", subject="€" * 600)
+
+    data = to_bytes(message, email.policy.SMTPUTF8)
+
+    assert longest_line(data) <= 998
+    assert email.message_from_bytes(data, policy=email.policy.default)["Subject"] == "€" * 600
+
+
+def test_smtputf8_folds_at_78_octets() -> None:
+    """Under SMTPUTF8 the folding width counts octets too: "€€€€" words fold before 78."""
+    message = compose(
+        stamp=STAMP, from_email="a@b.co", to="c@d.co", subject=" ".join(["€€€€"] * 40)
+    )
+
+    head = to_bytes(message, email.policy.SMTPUTF8).split(b"\r\n\r\n", 1)[0]
+
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+
+
+def test_a_fold_error_shows_the_line_that_is_too_long() -> None:
+    """fold() names the offending line, not whatever line came last."""
+    with pytest.raises(InvalidHeader) as caught:
+        fold("X-A", ["a", "b" * 1000, "c"])
+
+    assert caught.value.value == " " + "b" * 1000
+
+
+def test_the_envelope_dedupes_idn_forms_under_smtputf8() -> None:
+    """b@bücher.example and b@xn--bcher-kva.example are one RCPT under SMTPUTF8 too."""
+    message = compose(
+        stamp=STAMP, from_email="a@b.co", to=["b@bücher.example", "b@xn--bcher-kva.example"]
+    )
+
+    envelope = envelope_of(message, email.policy.SMTPUTF8)
+
+    assert envelope.recipients == ("b@bücher.example",)
+
+
+def test_a_trailing_dot_makes_no_second_rcpt() -> None:
+    """b@example.com. and b@example.com are one envelope recipient."""
+    message = compose(stamp=STAMP, from_email="a@b.co", to=["b@example.com."], cc="b@example.com")
+
+    assert envelope_of(message).recipients == ("b@example.com",)
+
+
+def test_a_filename_that_looks_encoded_is_written_in_rfc_2231_form() -> None:
+    """A quoted "=?utf-8?q?x?=" would be decoded by readers: it goes as filename*= instead."""
+    name = "=?utf-8?q?invoice?=.pdf"
+    message = attrs.evolve(PLAIN, attachments=(attrs.evolve(PDF, filename=name),))
+
+    (attachment,) = parse(message).iter_attachments()
+
+    assert attachment.get_filename() == name
