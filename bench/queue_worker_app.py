@@ -13,8 +13,8 @@ import os
 from collections.abc import Mapping
 
 from bench.compose_bench import FIELDS
-from proper_mail import Mail, SMTPMailer, configure, envelope_of, to_bytes
-from proper_mail.adapters.smtp import _Deadline
+from proper_mail import Mail, SMTPMailer, configure, envelope_of
+from proper_mail.adapters.smtp import _Deadline, payload_of
 from proper_mail.tasks.serialization import EmailMessageDict, load_message
 
 __all__ = ["FLOORS", "install_floor", "settings"]
@@ -58,7 +58,7 @@ def install_floor(mail: Mail, floor: str) -> None:
         assert isinstance(mailer, SMTPMailer)
         smtp = mailer
         record = mail.compose(**FIELDS)
-        envelope, data = envelope_of(record), to_bytes(record)
+        envelope, data = envelope_of(record), payload_of(record, smtp.policy)
 
         def deliver(message: EmailMessageDict, *, via: str | None = None) -> None:
             deadline = _Deadline(smtp.send_timeout)

@@ -11,9 +11,9 @@ from .adapters.base import BaseMailer, Sendable, new_stamp
 from .adapters.console import ToConsoleMailer
 from .adapters.memory import ToMemoryMailer
 from .adapters.smtp import SMTPMailer
-from .core.addresses import Address, prep_address
+from .core.addresses import Address, check_address, prep_address
 from .core.compose import defaults_from_options, layer_defaults
-from .core.mime import envelope_of, to_bytes, to_mime
+from .core.mime import envelope_of, iter_bytes, to_bytes, to_mime, wire_size
 from .core.records import (
     Alternative,
     Attachment,
@@ -89,10 +89,12 @@ __all__ = [
     "TransientDeliveryError",
     "__version__",
     "compose",
+    "check_address",
     "configure",
     "current_mail",
     "defaults_from_options",
     "envelope_of",
+    "iter_bytes",
     "layer_defaults",
     "new_stamp",
     "prep_address",
@@ -101,4 +103,5 @@ __all__ = [
     "to_bytes",
     "to_mime",
     "using",
+    "wire_size",
 ]

@@ -677,3 +677,22 @@ def test_a_hand_built_message_with_an_injected_header_never_reaches_the_server(
         mailer.send_now(built)
 
     assert smtp_server.messages == []
+
+
+def test_a_large_attachment_is_streamed_and_arrives_intact(
+    make_smtp_server: SMTPServerFactory,
+) -> None:
+    """Over 1 MiB of files: SIZE from wire_size, the data written chunk by chunk and
+    dot-stuffed per chunk; the server gets exactly to_bytes (lines starting with a dot
+    in the body included)."""
+    smtp_server = make_smtp_server(data_size_limit=10_000_000)
+    big = proper_mail.Attachment("data.bin", bytes(range(256)) * 8192, "application/pdf")
+    record = message(1, body=".one\n..two\nend\n", attachments=[big])
+
+    with mailer_for(smtp_server) as mailer:
+        result = mailer.deliver(record)
+
+    (received,) = smtp_server.messages
+    assert result.accepted
+    assert received.data == to_bytes(record)
+    assert f"SIZE={len(to_bytes(record))}" in received.mail_options

@@ -24,6 +24,7 @@ CORE_ALLOWED = {
     "functools",
     "hashlib",
     "idna",
+    "io",  # io.BytesIO only: an in-memory buffer, no file or socket
     "itertools",
     "lxml.html",  # parsing only
     "re",

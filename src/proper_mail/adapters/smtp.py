@@ -40,11 +40,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from email.policy import Policy
 from typing import Literal
 
 import attrs
 
-from ..core.mime import to_bytes
+from ..core.mime import iter_bytes, to_bytes, wire_size
 from ..core.records import Envelope, Message, RecipientState, RecipientStatus, SendResult
 from ..errors import (
     ConfigError,
@@ -408,6 +409,40 @@ class _ProtocolError(Exception):
 
 
 @attrs.frozen
+class _Payload:
+    """The message's wire bytes for DATA: its size, whether it is all ASCII, and its
+    dot-stuffed chunks (ending with the lone dot), made again for each transaction."""
+
+    size: int
+    ascii: bool
+    chunks: Callable[[], Iterator[bytes]]
+
+
+#: Attachments larger than this in all are streamed chunk by chunk (iter_bytes), so a
+#: 50 MB file is never held as 50 MB of base64 plus a dot-stuffed copy.
+STREAM_OVER = 1 << 20
+
+
+def payload_of(message: Message, policy: Policy) -> _Payload:
+    """The DATA payload of *message*: one bytes object for most messages, chunks for a
+    message with large attachments."""
+    if sum(len(a.content) for a in message.attachments) <= STREAM_OVER:
+        data = to_bytes(message, policy)
+        return _Payload(len(data), data.isascii(), lambda: iter((dot_stuff(data),)))
+    utf8 = bool(getattr(policy, "utf8", False))
+    ascii_only = not utf8 or next(iter_bytes(message, policy)).isascii()
+
+    def chunks() -> Iterator[bytes]:
+        for chunk in iter_bytes(message, policy):  # each starts a line and ends with CRLF
+            if chunk.startswith(b"."):
+                chunk = b"." + chunk
+            yield chunk.replace(b"\n.", b"\n..")
+        yield b".\r\n"
+
+    return _Payload(wire_size(message, policy), ascii_only, chunks)
+
+
+@attrs.frozen
 class _Round:
     """One transaction's outcome: a status per recipient tried, and those to try again
     at once in a new transaction (refused as too many for this one)."""
@@ -510,7 +545,7 @@ class SMTPMailer(BaseMailer):
     def deliver(self, message: Message) -> SendResult:
         """Send one record over a pooled connection; return per-recipient statuses."""
         envelope = self.envelope(message)
-        data = to_bytes(message, self.policy)
+        data = payload_of(message, self.policy)
         deadline = _Deadline(self.send_timeout)
         conn: _Connection | None = self._pool.acquire(deadline)
         try:
@@ -527,14 +562,14 @@ class SMTPMailer(BaseMailer):
         return SendResult(message_id=message.message_id, mailer=self.alias, recipients=statuses)
 
     def _send(
-        self, conn: _Connection, envelope: Envelope, data: bytes, deadline: _Deadline
+        self, conn: _Connection, envelope: Envelope, data: _Payload, deadline: _Deadline
     ) -> tuple[RecipientStatus, ...]:
         """Every transaction the envelope needs (more than one after a 452 "too many")."""
-        if conn.max_size is not None and len(data) > conn.max_size:
+        if conn.max_size is not None and data.size > conn.max_size:
             raise MessageTooLarge(
-                f"the message is {len(data)} bytes and the server accepts at most "
+                f"the message is {data.size} bytes and the server accepts at most "
                 f"{conn.max_size} (SIZE)",
-                size=len(data),
+                size=data.size,
                 limit=conn.max_size,
             )
         options = self._mail_options(conn, envelope, data)
@@ -563,7 +598,7 @@ class SMTPMailer(BaseMailer):
         sender: str,
         recipients: Sequence[str],
         options: Sequence[str],
-        data: bytes,
+        data: _Payload,
         deadline: _Deadline,
     ) -> _Round:
         pipelined = conn.pipelining and self.pipelining
@@ -586,7 +621,7 @@ class SMTPMailer(BaseMailer):
         sender: str,
         recipients: Sequence[str],
         options: Sequence[str],
-        data: bytes,
+        data: _Payload,
         deadline: _Deadline,
         pipelined: bool,
     ) -> _Round:
@@ -641,7 +676,8 @@ class SMTPMailer(BaseMailer):
                 raise _ProtocolError("DATA", go)
             if go.code != 354:
                 raise reply_error("DATA", go.code, go.text)
-            conn.send(dot_stuff(data), deadline, "DATA")
+            for chunk in data.chunks():
+                conn.send(chunk, deadline, "DATA")
         try:
             with map_smtp_errors("DATA end"):
                 end = conn.read_reply(deadline, "DATA end")
@@ -691,9 +727,9 @@ class SMTPMailer(BaseMailer):
         except (DeliveryError, smtplib.SMTPException, OSError):
             conn.broken = True
 
-    def _mail_options(self, conn: _Connection, envelope: Envelope, data: bytes) -> list[str]:
-        options = [f"SIZE={len(data)}"] if conn.max_size is not None else []
-        needs_utf8 = not data.isascii() or not all(
+    def _mail_options(self, conn: _Connection, envelope: Envelope, data: _Payload) -> list[str]:
+        options = [f"SIZE={data.size}"] if conn.max_size is not None else []
+        needs_utf8 = not data.ascii or not all(
             a.isascii() for a in (envelope.sender, *envelope.recipients)
         )
         if needs_utf8:

@@ -30,6 +30,7 @@ import email.parser
 import email.policy
 import email.utils
 import hashlib
+import io
 from collections.abc import Iterator
 from email.policy import Policy
 
@@ -62,6 +63,8 @@ DEFAULT_POLICY: Policy = email.policy.SMTP
 #: characters (57 bytes each), so a chunk is 79,872 bytes on the wire.
 CHUNK_INPUT_BYTES = 57 * 1024
 _MAX_LINE = 998
+#: Files larger than this in all are written into one growing buffer by to_bytes.
+_BUFFER_OVER = 1 << 20
 _ASCII_BYTES = bytes(range(128))
 _MIME_RANK = {"text/plain": 0, "text/html": 2}
 
@@ -92,15 +95,30 @@ class _Multipart:
 
 
 def to_bytes(message: Message, policy: Policy = DEFAULT_POLICY) -> bytes:
-    """Return the RFC 5322 bytes of *message* (CRLF line endings, Bcc left out)."""
-    out: list[bytes] = []
-    for piece in _pieces(message, policy):
+    """Return the RFC 5322 bytes of *message* (CRLF line endings, Bcc left out).
+
+    A message with large files is written chunk by chunk into one buffer, which becomes
+    the result without a copy: its peak is the files plus their base64, not twice that.
+    """
+    pieces = _pieces(message, policy)
+    if sum(len(p.content) for p in pieces if type(p) is _Base64) < _BUFFER_OVER:
+        out: list[bytes] = []
+        for piece in pieces:
+            if type(piece) is bytes:
+                out.append(piece)
+            else:
+                assert isinstance(piece, _Base64)
+                out.extend(_base64_chunks(piece.content))
+        return b"".join(out)
+    buffer = io.BytesIO()
+    for piece in pieces:
         if type(piece) is bytes:
-            out.append(piece)
+            buffer.write(piece)
         else:
             assert isinstance(piece, _Base64)
-            out.extend(_base64_chunks(piece.content))
-    return b"".join(out)
+            for chunk in _base64_chunks(piece.content):
+                buffer.write(chunk)
+    return buffer.getvalue()
 
 
 def iter_bytes(message: Message, policy: Policy = DEFAULT_POLICY) -> Iterator[bytes]:
