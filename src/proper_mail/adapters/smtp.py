@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -41,7 +42,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from email.policy import Policy
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import attrs
 
@@ -74,6 +75,7 @@ log = logging.getLogger("proper_mail.smtp")
 MAX_REPLY_LINE = 4096
 #: The most lines one multi-line reply may have before it is called malformed.
 MAX_REPLY_LINES = 1000
+_CODE_FIRST = (b"2", b"3", b"4", b"5")
 _WRITE_CHUNK = 1 << 20
 
 Stage = Literal["MAIL FROM", "RCPT TO", "DATA", "DATA end", "RSET"]
@@ -82,8 +84,7 @@ Stage = Literal["MAIL FROM", "RCPT TO", "DATA", "DATA end", "RSET"]
 # -- pure decisions: replies and their meaning ---------------------------------------
 
 
-@attrs.frozen
-class Reply:
+class Reply(NamedTuple):
     """One SMTP reply: its code (None when the server sent no valid one) and text.
 
     Attributes:
@@ -219,18 +220,20 @@ class _Deadline:
             f"{what}: the message was not sent within send_timeout ({self.seconds:g} s)"
         )
 
-    @contextmanager
-    def bounding(self, sock: socket.socket, timeout: float, what: str) -> Iterator[None]:
-        """Run one socket operation with the per-read *timeout*, cut to the time left;
-        a timeout the deadline caused is reported as the deadline."""
+    def bound(self, sock: socket.socket, timeout: float, what: str) -> bool:
+        """Set *sock*'s timeout for one operation: the per-read *timeout*, cut to the time
+        left. True when the deadline is the shorter (a timeout then means the deadline).
+
+        ``settimeout`` is a system call or two each time; it is skipped while the socket
+        already has the per-read timeout (the usual case, far from the deadline).
+        """
         left = self.remaining(what)
-        sock.settimeout(min(timeout, left))
-        try:
-            yield
-        except TimeoutError:
-            if left < timeout:
-                raise self.passed(what) from None
-            raise
+        if left < timeout:
+            sock.settimeout(left)
+            return True
+        if sock.gettimeout() != timeout:
+            sock.settimeout(timeout)
+        return False
 
 
 class _Connection:
@@ -256,14 +259,26 @@ class _Connection:
     def send(self, data: bytes, deadline: _Deadline, what: str) -> None:
         """Write *data*, re-checking the deadline between chunks."""
         for start in range(0, len(data), _WRITE_CHUNK):
-            with deadline.bounding(self.sock, self.timeout, what):
+            cut = deadline.bound(self.sock, self.timeout, what)
+            try:
                 self.sock.sendall(data[start : start + _WRITE_CHUNK])
+            except TimeoutError:
+                if cut:
+                    raise deadline.passed(what) from None
+                raise
 
     def read_reply(self, deadline: _Deadline, what: str) -> Reply:
         """Read one (maybe multi-line) reply; the deadline is checked at every read."""
-        codes: set[int | None] = set()
-        texts: list[str] = []
-        for _ in range(MAX_REPLY_LINES):
+        line = self._read_line(deadline, what)
+        if line[3:4] == b" " and line[:1] in _CODE_FIRST and line[1:3].isdigit():
+            # The usual reply, one line, parsed inline (the same as parse_reply_line).
+            return Reply(int(line[:3]), line[4:].decode("utf-8", "replace").strip())
+        code, last, text = parse_reply_line(line)
+        if last:
+            return Reply(code, text)
+        codes: set[int | None] = {code}
+        texts = [text]
+        for _ in range(MAX_REPLY_LINES - 1):
             code, last, text = parse_reply_line(self._read_line(deadline, what))
             codes.add(code)
             texts.append(text)
@@ -282,8 +297,13 @@ class _Connection:
             if len(kept) < MAX_REPLY_LINE:
                 kept += self._pending[: MAX_REPLY_LINE - len(kept)]
             self._pending = b""  # a very long line: its tail is read and dropped
-            with deadline.bounding(self.sock, self.timeout, what):
+            cut = deadline.bound(self.sock, self.timeout, what)
+            try:
                 chunk = self._file.read1(65536)
+            except TimeoutError:
+                if cut:
+                    raise deadline.passed(what) from None
+                raise
             if not chunk:
                 raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
             self._pending = chunk
@@ -652,17 +672,17 @@ class SMTPMailer(BaseMailer):
             raise reply_error("MAIL FROM", mail.code, mail.text)
         statuses: list[RecipientStatus] = []
         again: list[str] = []
-        for address in recipients:
-            with map_smtp_errors("RCPT TO"):
+        with map_smtp_errors("RCPT TO"):
+            for address in recipients:
                 if not pipelined:
                     conn.send(f"rcpt to:<{address}>\r\n".encode(encoding), deadline, "RCPT TO")
                 reply = conn.read_reply(deadline, "RCPT TO")
-            if reply.code is None:
-                raise _ProtocolError("RCPT TO", reply)
-            state, too_many = rcpt_state(reply.code)
-            statuses.append(RecipientStatus(address, state, reply.code, reply.text))
-            if too_many:
-                again.append(address)
+                if reply.code is None:
+                    raise _ProtocolError("RCPT TO", reply)
+                state, too_many = rcpt_state(reply.code)
+                statuses.append(RecipientStatus(address, state, reply.code, reply.text))
+                if too_many:
+                    again.append(address)
         accepted = [s for s in statuses if s.status == "sent"]
         if not accepted:
             if pipelined:
@@ -696,12 +716,10 @@ class SMTPMailer(BaseMailer):
         if outcome != "sent":
             raise reply_error("DATA end", end.code, end.text)
         retry_now = tuple(again) if len(again) < len(recipients) else ()
-        final = tuple(
-            attrs.evolve(s, detail=detail) if s.status == "sent" else s
-            for s in statuses
-            if s.address not in retry_now
-        )
-        return _Round(final, retry_now)
+        final = [s for s in statuses if s.address not in retry_now] if retry_now else statuses
+        if end.malformed:  # the sent recipients' detail says what the server answered
+            final = [attrs.evolve(s, detail=detail) if s.status == "sent" else s for s in final]
+        return _Round(tuple(final), retry_now)
 
     def _finish_group(self, conn: _Connection, rcpt_replies: int, deadline: _Deadline) -> None:
         """Read what is left of a pipelined group after the transaction failed, so the
@@ -810,6 +828,9 @@ def _shut(smtp: smtplib.SMTP) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+_BREAKS_COMMAND = re.compile(r"[\r\n<> \t\x00]")
+
+
 def _check_envelope(envelope: Envelope) -> None:
     """Raise PermanentDeliveryError if an envelope address could break a command line.
 
@@ -817,7 +838,7 @@ def _check_envelope(envelope: Envelope) -> None:
     characters that end an address); a last guard against SMTP command injection.
     """
     for address in (envelope.sender, *envelope.recipients):
-        if any(c in address for c in "\r\n<> \t\x00"):
+        if _BREAKS_COMMAND.search(address):
             raise PermanentDeliveryError(
                 f"the envelope address {address!r} contains a character that would break the "
                 "SMTP command"

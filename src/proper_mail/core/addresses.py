@@ -74,7 +74,7 @@ def check_header_text(field: str, value: str) -> None:
         raise InvalidHeader(field, value, reason)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Address:
     """One mailbox: an optional display name and an addr-spec.
 
@@ -125,10 +125,12 @@ def check_address(address: Address, *, field: str = "address") -> Address:
     normalised (lower case, UTS-46, no trailing dot). Cheap for addresses seen before
     (parsed ones included): the result is cached by value.
     """
+    if _KNOWN.get(id(address)) is address:
+        return address
     if not isinstance(address, Address):
         raise InvalidAddress(field, address, "expected an Address")
     try:
-        return _check_address(address)
+        return _known(_check_address(address))
     except TypeError:  # a field that cannot be hashed, so not a str
         raise InvalidAddress(field, address, _NOT_STR) from None
     except InvalidHeader as e:
@@ -138,6 +140,19 @@ def check_address(address: Address, *, field: str = "address") -> Address:
 
 
 _NOT_STR = "an Address's display_name, local_part and domain must be str"
+
+# Addresses our parser made (or checked), by identity: the records every message carries
+# come from here, so checking them again costs one dict lookup. The dict holds them, so
+# an id is never reused while it is in it; it is emptied when it grows past its bound.
+_KNOWN: dict[int, Address] = {}
+_KNOWN_MAX = 8192
+
+
+def _known(address: Address) -> Address:
+    if len(_KNOWN) >= _KNOWN_MAX:
+        _KNOWN.clear()
+    _KNOWN[id(address)] = address
+    return address
 
 
 @functools.lru_cache(maxsize=4096)
@@ -212,7 +227,7 @@ def _parse_address(text: str, field: str) -> Address:
             field, text, "one string is one address; pass a list to send to several"
         )
     local, domain = _parse_addr_spec(spec, field=field, text=text)
-    return Address(display_name=display, local_part=local, domain=domain)
+    return _known(Address(display_name=display, local_part=local, domain=domain))
 
 
 def _has_unquoted(text: str, char: str) -> bool:

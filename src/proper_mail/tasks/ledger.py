@@ -284,7 +284,7 @@ class _ThreadConnection:
         call connects afresh."""
         connection = self._connection
         try:
-            connection.send_command(*command)  # type: ignore[no-untyped-call]
+            connection.send_packed_command([_pack(command)])  # type: ignore[no-untyped-call]
             return connection.read_response()
         except BaseException:
             connection.disconnect()  # type: ignore[no-untyped-call]
@@ -294,6 +294,17 @@ class _ThreadConnection:
         if self.pid == os.getpid():  # a forked child leaves the parent's socket alone
             with contextlib.suppress(Exception):
                 self._pool.release(self._connection)
+
+
+def _pack(command: tuple[str | int, ...]) -> bytes:
+    """*command* in the Redis protocol (RESP): what redis-py's ``pack_command`` writes for
+    str and int arguments, without its per-argument encoder calls (this runs twice for
+    every queued message)."""
+    encoded = [str(arg).encode() for arg in command]
+    return b"*%d\r\n%s" % (
+        len(encoded),
+        b"".join([b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in encoded]),
+    )
 
 
 # KEYS[1]: the done set; KEYS[2..]: one lease per recipient. ARGV: token, lease in ms,

@@ -27,8 +27,8 @@ import datetime as dt
 import inspect
 import json
 import logging
+import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from email.policy import Policy
@@ -208,10 +208,10 @@ class Queue:
 
         def declare(fn: Callable[..., Any]) -> Task:
             name = actor_name or f"{fn.__module__}.{fn.__qualname__}"
-            signature = inspect.signature(fn)
+            arguments = _Arguments(inspect.signature(fn))
 
             def run(**kwargs: Any) -> None:
-                self.run(fn, signature, kwargs)
+                self.run(fn, arguments, kwargs)
 
             run.__name__ = getattr(fn, "__name__", "task")
             actor = None
@@ -228,16 +228,13 @@ class Queue:
 
         return declare
 
-    def run(
-        self, fn: Callable[..., Any], signature: inspect.Signature, kwargs: Mapping[str, Any]
-    ) -> None:
+    def run(self, fn: Callable[..., Any], arguments: _Arguments, kwargs: Mapping[str, Any]) -> None:
         """Run one task: its arguments checked, what it raises turned into a retry or a
         report (exactly once). Used by every task of this queue, in every mode."""
         message_id, via = _identify(kwargs)
-        try:
-            signature.bind(**kwargs)
-        except TypeError as e:
-            error = SerializationError(f"the task was called with the wrong arguments: {e}")
+        problem = arguments.problem(kwargs)
+        if problem is not None:
+            error = SerializationError(f"the task was called with the wrong arguments: {problem}")
             self._give_up(GiveUp(message_id, via, "bad arguments", str(error)))
             raise _reported(error) from None
         try:
@@ -389,7 +386,7 @@ class Queue:
             self._give_up(GiveUp(message_id, via, reason_of(e), str(e)))
             raise _reported(e) from None
         alias = mailer.alias or via or ""
-        token = uuid.uuid4().hex
+        token = os.urandom(8).hex()
         lease = max(self.claim_ttl, 2 * float(getattr(mailer, "send_timeout", 0.0)))
         try:
             claim = self.ledger.claim(message_id, recipients, token, lease)
@@ -522,6 +519,32 @@ def _raise_immediately(error: ProperMailError, message_id: str, via: str | None)
         type(error).__name__,
     )
     raise _reported(error)
+
+
+class _Arguments:
+    """What a task function accepts, worked out once: checking a call's arguments is
+    then two set operations (``Signature.bind`` for the message, only when they fail)."""
+
+    def __init__(self, signature: inspect.Signature) -> None:
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        params = signature.parameters.values()
+        self.signature = signature
+        self.any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        self.allowed = frozenset(p.name for p in params if p.kind in named)
+        self.required = frozenset(
+            p.name for p in params if p.kind in named and p.default is inspect.Parameter.empty
+        )
+
+    def problem(self, kwargs: Mapping[str, Any]) -> str | None:
+        """None when *kwargs* fit, else what is wrong, in Python's words."""
+        keys = kwargs.keys()
+        if self.required <= keys and (self.any or keys <= self.allowed):
+            return None
+        try:
+            self.signature.bind(**kwargs)
+        except TypeError as e:
+            return str(e)
+        return None
 
 
 def _retry_when(retries: int, error: BaseException) -> bool:
