@@ -2,12 +2,13 @@
 
 Dramatiq delivers at least once: a worker that dies after sending but before acking has
 its message run again, and the same payload may be enqueued twice and run by two
-workers at the same moment. So, before sending, a task **claims** each recipient of its
-Message-ID: a lease (``SET NX PX``) under a token of its own, granted only when the
-recipient is not done and nobody else holds it. It sends to what it claimed, then
+workers at the same moment. So, before sending, a task **claims** its Message-ID: a
+lease (``SET NX PX``) under a token of its own, covering the recipients that are not
+done yet; nobody else sends to them while it is held. It sends to those, then
 **settles**: the recipients that accepted or were refused for good become done (a set per
-Message-ID, with a TTL), and its claims are released. A second copy that finds a claim
-held sends nothing: it waits for the outcome (a retry after the lease's remaining time).
+Message-ID, with a TTL), and the lease is released. A second copy that finds the lease
+held sends nothing: it waits for the outcome (it looks again soon, and never later than
+the lease's end), then finds its recipients done, or the lease free.
 
 The windows that remain (README, *Delivery guarantees*):
 
@@ -39,7 +40,7 @@ __all__ = ["Claim", "Ledger", "MemoryLedger", "RedisLedger"]
 
 #: How long a Message-ID is remembered (Dramatiq keeps dead messages for 7 days).
 DEFAULT_TTL_SECONDS = 8 * 24 * 3600
-#: Recipients per claim script call (Lua's unpack() has a stack limit).
+#: Recipients per settle script call (Lua's unpack() has a stack limit).
 _BATCH = 500
 
 
@@ -51,7 +52,7 @@ class Claim:
         claimed: the recipients this task now holds and may send to.
         held: the recipients another task holds right now (it is sending to them).
         done: the recipients already sent to, or refused for good.
-        wait: seconds until the first of the held leases expires (0 when none is held).
+        wait: seconds until the other task's lease expires (0 when none is held).
     """
 
     claimed: tuple[str, ...] = ()
@@ -68,13 +69,15 @@ class Ledger(Protocol):
     def claim(
         self, message_id: str, recipients: Sequence[str], token: str, lease_seconds: float
     ) -> Claim:
-        """Lease the recipients of *message_id* that are neither done nor held."""
+        """Lease *message_id*'s recipients that are not done (unless another task holds
+        the lease); a claim that finds nothing to send leaves no lease behind."""
         ...
 
     def settle(
         self, message_id: str, done: Iterable[str], claimed: Iterable[str], token: str
     ) -> None:
-        """Remember *done* as done, and release this *token*'s leases on *claimed*."""
+        """Remember *done* as done, and release this *token*'s lease (when it *claimed*
+        anything)."""
         ...
 
     def done(self, message_id: str) -> set[str]:
@@ -87,41 +90,35 @@ class MemoryLedger:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._done: dict[str, set[str]] = {}
-        self._leases: dict[tuple[str, str], tuple[str, float]] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
         self._clock = clock
         self._lock = threading.Lock()
 
     def claim(
         self, message_id: str, recipients: Sequence[str], token: str, lease_seconds: float
     ) -> Claim:
-        """Lease the recipients of *message_id* that are neither done nor held."""
+        """Lease *message_id*'s recipients that are not done, unless another task holds it."""
         now = self._clock()
-        claimed, held, done = [], [], []
-        wait = 0.0
         with self._lock:
             finished = self._done.get(message_id, set())
-            for recipient in recipients:
-                lease = self._leases.get((message_id, recipient))
-                if recipient in finished:
-                    done.append(recipient)
-                elif lease is None or lease[1] <= now or lease[0] == token:
-                    self._leases[(message_id, recipient)] = (token, now + lease_seconds)
-                    claimed.append(recipient)
-                else:
-                    held.append(recipient)
-                    wait = max(wait, lease[1] - now)
-        return Claim(tuple(claimed), tuple(held), tuple(done), wait)
+            done = tuple(r for r in recipients if r in finished)
+            left = tuple(r for r in recipients if r not in finished)
+            lease = self._leases.get(message_id)
+            if lease is not None and lease[1] > now and lease[0] != token:
+                return Claim((), left, done, lease[1] - now) if left else Claim((), (), done)
+            if left:
+                self._leases[message_id] = (token, now + lease_seconds)
+            return Claim(left, (), done)
 
     def settle(
         self, message_id: str, done: Iterable[str], claimed: Iterable[str], token: str
     ) -> None:
-        """Remember *done*; release this token's leases on *claimed*."""
+        """Remember *done*; release this token's lease."""
         with self._lock:
             self._done.setdefault(message_id, set()).update(done)
-            for recipient in claimed:
-                lease = self._leases.get((message_id, recipient))
-                if lease is not None and lease[0] == token:
-                    del self._leases[(message_id, recipient)]
+            lease = self._leases.get(message_id)
+            if lease is not None and lease[0] == token:
+                del self._leases[message_id]
 
     def done(self, message_id: str) -> set[str]:
         """The recipients of *message_id* already done."""
@@ -129,7 +126,7 @@ class MemoryLedger:
             return set(self._done.get(message_id, ()))
 
     def record(self, message_id: str, recipients: Iterable[str]) -> None:
-        """Remember *recipients* as done (a settle without leases)."""
+        """Remember *recipients* as done (a settle without a lease)."""
         self.settle(message_id, recipients, (), "")
 
 
@@ -137,8 +134,8 @@ class RedisLedger:
     """A ledger in Redis, shared by every worker.
 
     Keys: ``<namespace>:sent:<Message-ID>``, a set of the done envelope addresses with a
-    TTL; ``<namespace>:claim:<Message-ID>:<address>``, a lease holding the claiming
-    task's token. No key or value ever holds a credential.
+    TTL; ``<namespace>:claim:<Message-ID>``, the lease, holding the claiming task's
+    token. No key or value ever holds a credential.
 
     This is on the path of every queued message, twice (claim, settle: one script each),
     so it talks to Redis with redis-py's connection layer directly: each thread takes one
@@ -166,8 +163,8 @@ class RedisLedger:
     def _key(self, message_id: str) -> str:
         return f"{self.namespace}:sent:{message_id}"
 
-    def _claim_key(self, message_id: str, recipient: str) -> str:
-        return f"{self.namespace}:claim:{message_id}:{recipient}"
+    def _claim_key(self, message_id: str) -> str:
+        return f"{self.namespace}:claim:{message_id}"
 
     def _connection(self) -> _ThreadConnection:
         held: _ThreadConnection | None = getattr(self._local, "held", None)
@@ -203,49 +200,66 @@ class RedisLedger:
     def claim(
         self, message_id: str, recipients: Sequence[str], token: str, lease_seconds: float
     ) -> Claim:
-        """Lease the recipients of *message_id* that are neither done nor held (one
-        script call per 500 recipients)."""
-        claimed: list[str] = []
-        held: list[str] = []
-        done: list[str] = []
-        wait_ms = 0
+        """Lease *message_id*'s recipients that are not done, unless another task holds
+        the lease: SET NX PX, GET, SMEMBERS and PTTL in one round trip (plain commands:
+        cheaper for Redis than a script); one more to give the lease back when everything
+        was done already."""
+        done_key, claim_key = self._key(message_id), self._claim_key(message_id)
         lease_ms = max(1, int(lease_seconds * 1000))
-        for start in range(0, len(recipients), _BATCH):
-            batch = recipients[start : start + _BATCH]
-            keys = [self._key(message_id), *(self._claim_key(message_id, r) for r in batch)]
-            reply = self._call(
-                "be read", "EVALSHA", _CLAIM_SHA, len(keys), *keys, token, lease_ms, *batch
+        _, owner, members, left_ms = self._pipeline(
+            "be read",
+            ("SET", claim_key, token, "NX", "PX", lease_ms),
+            ("GET", claim_key),  # ours also when a lost reply made us send SET twice
+            ("SMEMBERS", done_key),
+            ("PTTL", claim_key),
+        )
+        finished = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+        done = tuple(r for r in recipients if r in finished)
+        left = tuple(r for r in recipients if r not in finished)
+        if owner not in (token, token.encode()):  # held by another task
+            return (
+                Claim((), left, done, max(int(left_ms), 0) / 1000) if left else Claim((), (), done)
             )
-            states, longest = reply
-            for recipient, state in zip(batch, states, strict=True):
-                (claimed, held, done)[int(state)].append(recipient)
-            wait_ms = max(wait_ms, int(longest))
-        return Claim(tuple(claimed), tuple(held), tuple(done), wait_ms / 1000)
+        if not left:
+            self.settle(message_id, (), (), token)
+        return Claim(left, (), done)
 
     def settle(
         self, message_id: str, done: Iterable[str], claimed: Iterable[str], token: str
     ) -> None:
-        """Add *done* to the Message-ID's set (TTL reset) and release this token's leases
-        on *claimed*: one script call (per 500 leases)."""
+        """Add *done* to the Message-ID's set (TTL reset) and release this token's lease:
+        one script call (per 500 recipients; the lease goes with the last)."""
         members = list(done)
-        leases = list(claimed)
-        if not members and not leases:
-            return
-        for start in range(0, max(len(members), len(leases)), _BATCH):
-            batch = leases[start : start + _BATCH]
-            added = members[start : start + _BATCH]
-            keys = [self._key(message_id), *(self._claim_key(message_id, r) for r in batch)]
+        done_key, claim_key = self._key(message_id), self._claim_key(message_id)
+        batches = [members[i : i + _BATCH] for i in range(0, len(members), _BATCH)] or [[]]
+        for number, batch in enumerate(batches, 1):
+            release = token if number == len(batches) else ""
             self._call(
                 "be written",
                 "EVALSHA",
                 _SETTLE_SHA,
-                len(keys),
-                *keys,
-                token,
+                2,
+                done_key,
+                claim_key,
+                release,
                 self.ttl_seconds,
-                len(added),
-                *added,
+                *batch,
             )
+
+    def _pipeline(self, what: str, *commands: tuple[str | int, ...]) -> list[Any]:
+        """Send *commands* in one round trip on this thread's connection; reopened once
+        when Redis dropped it (the claim's commands are safe to send twice: its GET tells
+        whose lease it is)."""
+        for attempt in (1, 2):
+            try:
+                return self._connection().pipeline(*commands)
+            except redis.RedisError as e:
+                if attempt == 1 and isinstance(e, redis.ConnectionError):
+                    continue
+                raise LedgerUnavailable(
+                    f"the idempotency ledger could not {what}: {type(e).__name__}: {e}"
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def done(self, message_id: str) -> set[str]:
         """The recipients of *message_id* already done."""
@@ -282,10 +296,15 @@ class _ThreadConnection:
     def call(self, *command: str | int) -> Any:
         """Send *command*, read its reply; on any error the socket is closed, so the next
         call connects afresh."""
+        return self.pipeline(command)[0]
+
+    def pipeline(self, *commands: tuple[str | int, ...]) -> list[Any]:
+        """Send *commands* in one write, read their replies in order (a reply that is an
+        error is raised)."""
         connection = self._connection
         try:
-            connection.send_packed_command([_pack(command)])  # type: ignore[no-untyped-call]
-            return connection.read_response()
+            connection.send_packed_command([b"".join(_pack(c) for c in commands)])  # type: ignore[no-untyped-call]
+            return [connection.read_response() for _ in commands]
         except BaseException:
             connection.disconnect()  # type: ignore[no-untyped-call]
             raise
@@ -307,42 +326,17 @@ def _pack(command: tuple[str | int, ...]) -> bytes:
     )
 
 
-# KEYS[1]: the done set; KEYS[2..]: one lease per recipient. ARGV: token, lease in ms,
-# then the recipients. Returns a state per recipient (0 claimed, 1 held, 2 done) and
-# the longest remaining lease of those held, in ms.
-_CLAIM_SCRIPT = """
-local states, wait = {}, 0
-for i = 2, #KEYS do
-  local recipient = ARGV[i + 1]
-  if redis.call('SISMEMBER', KEYS[1], recipient) == 1 then
-    states[i - 1] = 2
-  elseif redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
-    states[i - 1] = 0
-  elseif redis.call('GET', KEYS[i]) == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[i], ARGV[2])
-    states[i - 1] = 0
-  else
-    states[i - 1] = 1
-    wait = math.max(wait, redis.call('PTTL', KEYS[i]))
-  end
-end
-return {states, wait}
-"""
-
-# KEYS[1]: the done set; KEYS[2..]: leases to release. ARGV: token, TTL of the set in
-# seconds, how many members follow, the members.
+# KEYS: the done set, the lease. ARGV: the token whose lease to release ("" for none), the
+# TTL of the set in seconds, then the members to add.
 _SETTLE_SCRIPT = """
-local n = tonumber(ARGV[3])
-if n > 0 then
-  redis.call('SADD', KEYS[1], unpack(ARGV, 4, 3 + n))
+if #ARGV > 2 then
+  redis.call('SADD', KEYS[1], unpack(ARGV, 3))
   redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
-for i = 2, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then
-    redis.call('DEL', KEYS[i])
-  end
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('DEL', KEYS[2])
 end
-return n
+return 1
 """
 
 
@@ -351,6 +345,5 @@ def _sha(script: str) -> str:
     return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
 
 
-_CLAIM_SHA = _sha(_CLAIM_SCRIPT)
 _SETTLE_SHA = _sha(_SETTLE_SCRIPT)
-_SCRIPTS = {_CLAIM_SHA: _CLAIM_SCRIPT, _SETTLE_SHA: _SETTLE_SCRIPT}
+_SCRIPTS = {_SETTLE_SHA: _SETTLE_SCRIPT}
