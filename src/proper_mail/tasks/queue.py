@@ -27,7 +27,7 @@ import datetime as dt
 import inspect
 import json
 import logging
-import os
+import random
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -69,6 +69,9 @@ SEND_ACTOR = "proper_mail.send_email"
 #: Waits for another worker's claim, at most, before a message is given up.
 MAX_WAITS = 100
 _WAITS = "proper_mail_waits"
+# Lease tokens only tell concurrent copies apart: the random module's generator (reseeded
+# in a forked child) is enough, and unlike os.urandom it costs no system call, which would
+# hand the GIL to another of the worker's threads on every message.
 _REPORTED = "__proper_mail_reported__"
 
 
@@ -386,7 +389,7 @@ class Queue:
             self._give_up(GiveUp(message_id, via, reason_of(e), str(e)))
             raise _reported(e) from None
         alias = mailer.alias or via or ""
-        token = os.urandom(8).hex()
+        token = f"{random.getrandbits(64):016x}"
         lease = max(self.claim_ttl, 2 * float(getattr(mailer, "send_timeout", 0.0)))
         try:
             claim = self.ledger.claim(message_id, recipients, token, lease)
