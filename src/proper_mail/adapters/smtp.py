@@ -31,6 +31,7 @@ Beyond the guide's option table (7.3):
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
@@ -428,8 +429,7 @@ class _ProtocolError(Exception):
         self.reply = reply
 
 
-@attrs.frozen
-class _Payload:
+class _Payload(NamedTuple):
     """The message's wire bytes for DATA: its size, whether it is all ASCII, and its
     dot-stuffed chunks (ending with the lone dot), made again for each transaction."""
 
@@ -443,12 +443,16 @@ class _Payload:
 STREAM_OVER = 1 << 20
 
 
+def _one(data: bytes) -> Iterator[bytes]:
+    yield dot_stuff(data)
+
+
 def payload_of(message: Message, policy: Policy) -> _Payload:
     """The DATA payload of *message*: one bytes object for most messages, chunks for a
     message with large attachments."""
     if sum(len(a.content) for a in message.attachments) <= STREAM_OVER:
         data = to_bytes(message, policy)
-        return _Payload(len(data), data.isascii(), lambda: iter((dot_stuff(data),)))
+        return _Payload(len(data), data.isascii(), functools.partial(_one, data))
     utf8 = bool(getattr(policy, "utf8", False))
     ascii_only = not utf8 or next(iter_bytes(message, policy)).isascii()
 
@@ -664,7 +668,7 @@ class SMTPMailer(BaseMailer):
                     raise _StaleConnectionError from None
                 raise
         conn.fresh = False
-        if mail.malformed:
+        if mail.code is None:
             raise _ProtocolError("MAIL FROM", mail)
         if mail.code != 250:  # no RCPT is sent (or, pipelined, their replies are drained)
             if pipelined:
@@ -692,7 +696,7 @@ class SMTPMailer(BaseMailer):
             if not pipelined:  # else DATA went with MAIL and RCPT: its reply is next
                 conn.send(b"data\r\n", deadline, "DATA")
             go = conn.read_reply(deadline, "DATA")
-            if go.malformed:
+            if go.code is None:
                 raise _ProtocolError("DATA", go)
             if go.code != 354:
                 raise reply_error("DATA", go.code, go.text)
@@ -708,7 +712,7 @@ class SMTPMailer(BaseMailer):
                 code=e.code,
             ) from e
         outcome, detail = data_end_outcome(end)
-        if end.malformed:
+        if end.code is None:
             conn.abort()
             log.warning("DATA end: %s", detail)
         if outcome == "too large":
@@ -717,7 +721,7 @@ class SMTPMailer(BaseMailer):
             raise reply_error("DATA end", end.code, end.text)
         retry_now = tuple(again) if len(again) < len(recipients) else ()
         final = [s for s in statuses if s.address not in retry_now] if retry_now else statuses
-        if end.malformed:  # the sent recipients' detail says what the server answered
+        if end.code is None:  # the sent recipients' detail says what the server answered
             final = [attrs.evolve(s, detail=detail) if s.status == "sent" else s for s in final]
         return _Round(tuple(final), retry_now)
 
@@ -737,7 +741,7 @@ class SMTPMailer(BaseMailer):
                     conn.abort()
                     return
             go = conn.read_reply(deadline, "DATA")
-            if go.malformed:
+            if go.code is None:
                 conn.abort()
             elif go.code == 354:
                 conn.send(b".\r\n", deadline, "DATA")
