@@ -11,7 +11,7 @@ import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from proper_mail.tasks.ledger import _SETTLE_SHA, RedisLedger
+from proper_mail.tasks.ledger import _SETTLE_SHA, Claim, RedisLedger
 from proper_mail.tasks.queue import build_broker
 from tests.integration.test_queue_redis import REDIS_URL, redis_or_skip
 
@@ -184,3 +184,30 @@ def test_held_connections_never_starve_the_broker(namespace: str) -> None:
     assert timeouts == {(30, 10)}
     broker_kwargs = broker.client.connection_pool.connection_kwargs
     assert (broker_kwargs["socket_timeout"], broker_kwargs["socket_connect_timeout"]) == (30, 10)
+
+
+@pytest.mark.parametrize("set_get", [True, False], ids=["SET NX GET", "SET NX then GET"])
+def test_one_lease_per_message_id(client: redis.Redis, namespace: str, set_get: bool) -> None:
+    """A claim leases the recipients not done; another token finds them held (with the
+    lease's time left); after the settle, the done ones are skipped and no lease is
+    left behind. Both the Redis 7 command and the older one."""
+    ledger = RedisLedger(client, namespace=namespace)
+    ledger._set_get = set_get
+    everyone = ("a@x.com", "b@x.com")
+
+    first = ledger.claim("<m@x>", everyone, "one", 30)
+    second = ledger.claim("<m@x>", everyone, "two", 30)
+    again = ledger.claim("<m@x>", everyone, "one", 30)
+    ledger.settle("<m@x>", ("a@x.com",), first.claimed, "one")
+    third = ledger.claim("<m@x>", everyone, "two", 30)
+    ledger.settle("<m@x>", ("b@x.com",), third.claimed, "two")
+    last = ledger.claim("<m@x>", everyone, "three", 30)
+
+    assert first == Claim(everyone, (), (), 0.0)
+    assert second.claimed == ()
+    assert second.held == everyone
+    assert 0 < second.wait <= 30
+    assert again.claimed == everyone  # the same token: its own lease
+    assert third == Claim(("b@x.com",), (), ("a@x.com",), 0.0)
+    assert last == Claim((), (), everyone, 0.0)
+    assert not client.exists(f"{namespace}:claim:<m@x>")

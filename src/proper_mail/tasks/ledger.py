@@ -159,6 +159,7 @@ class RedisLedger:
         self.ttl_seconds = ttl_seconds
         self._local = threading.local()
         self._pool = _own_pool(client.connection_pool)
+        self._set_get = True  # SET NX ... GET (Redis >= 7), until Redis says otherwise
 
     def _key(self, message_id: str) -> str:
         return f"{self.namespace}:sent:{message_id}"
@@ -201,25 +202,20 @@ class RedisLedger:
         self, message_id: str, recipients: Sequence[str], token: str, lease_seconds: float
     ) -> Claim:
         """Lease *message_id*'s recipients that are not done, unless another task holds
-        the lease: SET NX PX, GET, SMEMBERS and PTTL in one round trip (plain commands:
-        cheaper for Redis than a script); one more to give the lease back when everything
-        was done already."""
+        the lease: ``SET NX PX GET`` and SMEMBERS in one round trip (plain commands,
+        cheaper for Redis than a script); one more for the lease's time left when another
+        task holds it, or to give it back when everything was done already."""
         done_key, claim_key = self._key(message_id), self._claim_key(message_id)
         lease_ms = max(1, int(lease_seconds * 1000))
-        _, owner, members, left_ms = self._pipeline(
-            "be read",
-            ("SET", claim_key, token, "NX", "PX", lease_ms),
-            ("GET", claim_key),  # ours also when a lost reply made us send SET twice
-            ("SMEMBERS", done_key),
-            ("PTTL", claim_key),
-        )
+        owner, members = self._lease(claim_key, done_key, token, lease_ms)
         finished = {m.decode() if isinstance(m, bytes) else str(m) for m in members}
         done = tuple(r for r in recipients if r in finished)
         left = tuple(r for r in recipients if r not in finished)
-        if owner not in (token, token.encode()):  # held by another task
-            return (
-                Claim((), left, done, max(int(left_ms), 0) / 1000) if left else Claim((), (), done)
-            )
+        if owner is not None and owner not in (token, token.encode()):  # another task's
+            if not left:
+                return Claim((), (), done)
+            left_ms = self._call("be read", "PTTL", claim_key)
+            return Claim((), left, done, max(int(left_ms), 0) / 1000)
         if not left:
             self.settle(message_id, (), (), token)
         return Claim(left, (), done)
@@ -246,10 +242,31 @@ class RedisLedger:
                 *batch,
             )
 
+    def _lease(self, claim_key: str, done_key: str, token: str, lease_ms: int) -> list[Any]:
+        """[the lease holder's token before this call (None: it is ours now), the done
+        members]. ``SET NX GET`` needs Redis 7; on an older one, SET NX then GET."""
+        if self._set_get:
+            try:
+                return self._connection().pipeline(
+                    ("SET", claim_key, token, "NX", "PX", lease_ms, "GET"),
+                    ("SMEMBERS", done_key),
+                )
+            except redis.ResponseError:  # Redis 6: NX and GET do not go together
+                self._set_get = False
+            except redis.RedisError:
+                pass  # the checked path below reopens the connection and says what failed
+        got, owner, members = self._pipeline(
+            "be read",
+            ("SET", claim_key, token, "NX", "PX", lease_ms),
+            ("GET", claim_key),
+            ("SMEMBERS", done_key),
+        )
+        return [None if got is not None else owner, members]
+
     def _pipeline(self, what: str, *commands: tuple[str | int, ...]) -> list[Any]:
         """Send *commands* in one round trip on this thread's connection; reopened once
-        when Redis dropped it (the claim's commands are safe to send twice: its GET tells
-        whose lease it is)."""
+        when Redis dropped it (the claim's commands are safe to send twice: SET's GET
+        tells whose lease it is)."""
         for attempt in (1, 2):
             try:
                 return self._connection().pipeline(*commands)
