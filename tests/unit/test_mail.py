@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import re
 import sys
 import threading
 import types
@@ -9,12 +12,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dramatiq.brokers.stub import StubBroker
 
 import proper_mail
 from proper_mail import (
     BaseMailer,
     ConfigError,
     Mail,
+    MessageError,
     SMTPMailer,
     ToConsoleMailer,
     ToMemoryMailer,
@@ -306,3 +311,69 @@ def test_no_repr_of_the_configuration_shows_a_password() -> None:
     shown = repr(mail.mailers._specs) + repr(mail) + repr(mail.mailer)
 
     assert "hunter2-spec" not in shown
+
+
+SCHEDULE = {
+    "MAILERS": {"m": {"type": "proper_mail.ToMemoryMailer"}},
+    "MAILER_DEFAULT_OPTIONS": {"from": "app@example.com"},
+}
+
+
+@pytest.mark.parametrize(
+    ("delay", "at", "expected"),
+    [
+        (None, None, None),
+        (90, None, 90.0),
+        (dt.timedelta(minutes=5), None, 300.0),
+        (None, dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC), 3600.0),
+    ],
+)
+def test_send_later_schedules_by_delay_or_at(
+    delay: float | dt.timedelta | None, at: dt.datetime | None, expected: float | None
+) -> None:
+    """delay= seconds or a timedelta, at= an aware datetime: seconds from now."""
+    mail = Mail.from_settings(SCHEDULE)
+    mail._clock = lambda: dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+
+    assert mail._delay_of(delay, at) == expected
+
+
+@pytest.mark.parametrize(
+    ("delay", "at", "reason"),
+    [
+        (None, dt.datetime(2026, 12, 1, 10, 0), "timezone-aware"),
+        (None, dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC), "in the past"),
+        (-1, None, "seconds (>= 0)"),
+        ("soon", None, "seconds (>= 0)"),
+        (60, dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC), "not both"),
+    ],
+)
+def test_a_bad_schedule_is_a_message_error(delay: object, at: object, reason: str) -> None:
+    """A naive or past at=, a negative or non-number delay=, or both: MessageError."""
+    mail = Mail.from_settings(SCHEDULE)
+    mail._clock = lambda: dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    record = mail.compose(to="a@example.com", body="x")
+
+    with pytest.raises(MessageError, match=re.escape(reason)):
+        mail.send_later(record, delay=delay, at=at)  # type: ignore[arg-type]
+
+
+def test_a_delayed_send_goes_to_dramatiqs_delay_queue() -> None:
+    """With a broker, send_later(delay=) is a Dramatiq delay: the message waits in the
+    emails delay queue with its eta, not in the queue workers take from at once."""
+    mail = Mail.from_settings({**SCHEDULE, "QUEUE": "stub"})
+    broker = mail.queue.broker
+    assert isinstance(broker, StubBroker)
+
+    mail.send_later(mail.compose(to="a@example.com", body="x"), delay=3600)
+
+    assert broker.queues["emails"].qsize() == 0
+    assert broker.queues["emails.DQ"].qsize() == 1
+    mail.close()
+
+
+def test_the_library_logs_to_a_null_handler() -> None:
+    """An app without logging set up sees no stray lines: proper_mail has a NullHandler."""
+    assert any(
+        isinstance(h, logging.NullHandler) for h in logging.getLogger("proper_mail").handlers
+    )

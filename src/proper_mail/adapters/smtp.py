@@ -77,6 +77,7 @@ MAX_REPLY_LINE = 4096
 #: The most lines one multi-line reply may have before it is called malformed.
 MAX_REPLY_LINES = 1000
 _CODE_FIRST = (b"2", b"3", b"4", b"5")
+_new_reply = tuple.__new__
 _WRITE_CHUNK = 1 << 20
 
 Stage = Literal["MAIL FROM", "RCPT TO", "DATA", "DATA end", "RSET"]
@@ -228,7 +229,9 @@ class _Deadline:
         ``settimeout`` is a system call or two each time; it is skipped while the socket
         already has the per-read timeout (the usual case, far from the deadline).
         """
-        left = self.remaining(what)
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise self.passed(what)
         if left < timeout:
             sock.settimeout(left)
             return True
@@ -272,8 +275,9 @@ class _Connection:
         """Read one (maybe multi-line) reply; the deadline is checked at every read."""
         line = self._read_line(deadline, what)
         if line[3:4] == b" " and line[:1] in _CODE_FIRST and line[1:3].isdigit():
-            # The usual reply, one line, parsed inline (the same as parse_reply_line).
-            return Reply(int(line[:3]), line[4:].decode("utf-8", "replace").strip())
+            # The usual reply, one line, parsed inline (the same as parse_reply_line), the
+            # tuple made without NamedTuple's Python-level __new__.
+            return _new_reply(Reply, (int(line[:3]), line[4:].decode("utf-8", "replace").strip()))
         code, last, text = parse_reply_line(line)
         if last:
             return Reply(code, text)
