@@ -126,13 +126,13 @@ def test_a_flushed_script_cache_is_refilled(client: redis.Redis, namespace: str)
     ledger.record("<a@example.com>", ["x@example.com"])
     sent: list[str] = []
     connection = ledger._connection()
-    original = connection.call
+    original = connection.pipeline
 
-    def counting(*command: str | int) -> object:
-        sent.append(str(command[0]))
-        return original(*command)
+    def counting(*commands: tuple[str | int, ...]) -> list[object]:
+        sent.extend(str(command[0]) for command in commands)
+        return original(*commands)
 
-    connection.call = counting  # type: ignore[method-assign]
+    connection.pipeline = counting  # type: ignore[method-assign]
 
     client.script_flush()
     ledger.record("<a@example.com>", ["y@example.com"])

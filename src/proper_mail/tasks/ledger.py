@@ -175,28 +175,13 @@ class RedisLedger:
         return held
 
     def _call(self, what: str, *command: str | int) -> Any:
-        """Send *command* on this thread's connection and return the reply.
-
-        Every command here is safe to send twice (a claim by the same token renews its
-        own lease; settling is a set union and a release by token), so a connection Redis
-        closed (a restart, an idle timeout, CLIENT KILL) is reopened and the command sent
-        once more. A timeout is not retried (it already waited ``socket_timeout``).
-        LedgerUnavailable when Redis fails.
-        """
-        for attempt in (1, 2):
-            try:
-                return self._connection().call(*command)
-            except redis.exceptions.NoScriptError:
-                # EVALSHA on a Redis that has not seen the script (restarted, SCRIPT
-                # FLUSH): EVAL runs it and caches it again.
-                return self._call(what, "EVAL", _SCRIPTS[str(command[1])], *command[2:])
-            except redis.RedisError as e:
-                if attempt == 1 and isinstance(e, redis.ConnectionError):
-                    continue
-                raise LedgerUnavailable(
-                    f"the idempotency ledger could not {what}: {type(e).__name__}: {e}"
-                ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Send *command* on this thread's connection and return the reply (see
+        ``_pipeline``); EVALSHA of a script Redis has not seen (restarted, SCRIPT FLUSH)
+        falls back to EVAL, which caches it again."""
+        try:
+            return self._pipeline(what, command)[0]
+        except redis.exceptions.NoScriptError:
+            return self._call(what, "EVAL", _SCRIPTS[str(command[1])], *command[2:])
 
     def claim(
         self, message_id: str, recipients: Sequence[str], token: str, lease_seconds: float
@@ -264,12 +249,17 @@ class RedisLedger:
         return [None if got is not None else owner, members]
 
     def _pipeline(self, what: str, *commands: tuple[str | int, ...]) -> list[Any]:
-        """Send *commands* in one round trip on this thread's connection; reopened once
-        when Redis dropped it (the claim's commands are safe to send twice: SET's GET
-        tells whose lease it is)."""
+        """Send *commands* in one round trip on this thread's connection, return their
+        replies. Every command here is safe to send twice (settling is a set union and a
+        release by token; a claim's SET ... GET tells whose lease it is), so a connection
+        Redis closed (a restart, an idle timeout, CLIENT KILL) is reopened and the commands
+        sent once more. A timeout is not retried (it already waited ``socket_timeout``).
+        LedgerUnavailable when Redis fails."""
         for attempt in (1, 2):
             try:
                 return self._connection().pipeline(*commands)
+            except redis.exceptions.NoScriptError:
+                raise
             except redis.RedisError as e:
                 if attempt == 1 and isinstance(e, redis.ConnectionError):
                     continue
