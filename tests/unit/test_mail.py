@@ -377,3 +377,13 @@ def test_the_library_logs_to_a_null_handler() -> None:
     assert any(
         isinstance(h, logging.NullHandler) for h in logging.getLogger("proper_mail").handlers
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("QUEUE_CLAIM_TTL", 0), ("QUEUE_CLAIM_TTL", "600"), ("QUEUE_MAX_PAYLOAD", -1)],
+)
+def test_queue_numbers_are_checked_at_configure(key: str, value: object) -> None:
+    """A claim TTL or payload cap that is not a positive number: ConfigError naming it."""
+    with pytest.raises(ConfigError, match=key):
+        Mail.from_settings({**SCHEDULE, key: value})

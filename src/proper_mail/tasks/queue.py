@@ -169,6 +169,9 @@ class Queue:
         claim_ttl: float = DEFAULT_CLAIM_TTL,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
+        for name, value in (("QUEUE_CLAIM_TTL", claim_ttl), ("QUEUE_MAX_PAYLOAD", max_payload)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"{name} must be a positive number, not {value!r}")
         self._mailer_for = mailer_for
         self.retry = retry or RetryPolicy()
         self.max_payload = max_payload
