@@ -749,7 +749,8 @@ Generate an email. 'proper-mail new email Welcome' writes:
   tests/test_welcome_email.py       a test using the `mail` fixture of proper_mail's
                                     pytest plugin
 and what the app lacks: __init__.py, emails/__init__.py, emails/base_email.py,
-views/layouts/email.jx, tests/__init__.py, and config/main.py when nothing configures
+views/layouts/email.jx, tests/__init__.py, tests/conftest.py (the app configured in
+test mode), and config/main.py when nothing configures
 the app yet (no main.py, config/main.py or config.py). It never overwrites a file.""",
     )
     new.add_argument("kind", choices=["email"], help="what to generate (only: email)")

@@ -35,7 +35,7 @@ import attrs
 from .adapters.base import block_real_sends
 from .adapters.memory import ToMemoryMailer
 from .core.addresses import Address
-from .core.records import Message
+from .core.records import Message, SendResult
 from .mail import Mail, MailerRegistry, configure_hooks, configured_mail, restore_current
 from .message import EmailMessage, compose_hooks
 from .tasks.queue import Task
@@ -257,25 +257,6 @@ class MailRecorder:
     def _composed(self, email: EmailMessage, record: Message) -> None:
         self._classes[record.message_id] = type(email)
 
-    def _memory(self, alias: str) -> ToMemoryMailer:
-        recorder = self
-
-        class RecordingMailer(ToMemoryMailer):
-            def deliver(self, message: Message) -> Any:
-                result = super().deliver(message)
-                recorder.outbox._add(
-                    Sent(
-                        message,
-                        self.outbox[-1],
-                        self.alias,
-                        recorder._classes.get(message.message_id),
-                    )
-                )
-                return result
-
-        RecordingMailer.__name__ = RecordingMailer.__qualname__ = "ToMemoryMailer"
-        return RecordingMailer()
-
     def _enqueue(self, task: Task, kwargs: dict[str, Any], delay: float | None) -> None:
         arguments = json.loads(json.dumps(kwargs))  # what a worker would get
         message = None
@@ -300,7 +281,7 @@ class MailRecorder:
     def _swapped(self, mail: Mail) -> Iterator[None]:
         """*mail* with memory mailers and an intercepted queue, inside the block."""
         saved = mail.mailers
-        mail.mailers = MailerRegistry({name: self._memory(name) for name in saved})
+        mail.mailers = MailerRegistry({name: _RecordingMailer(self) for name in saved})
         for name in mail.mailers:
             mail.mailers[name].bind(name, CODEC)
         try:
@@ -308,6 +289,27 @@ class MailRecorder:
                 yield
         finally:
             mail.mailers = saved
+
+
+class _RecordingMailer(ToMemoryMailer):
+    """A memory mailer that also adds each message to its recorder's outbox."""
+
+    def __init__(self, recorder: MailRecorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def deliver(self, message: Message) -> SendResult:
+        """Store *message* as ToMemoryMailer does, and record it."""
+        result = super().deliver(message)
+        classes = self.recorder._classes
+        self.recorder.outbox._add(
+            Sent(message, self.outbox[-1], self.alias, classes.get(message.message_id))
+        )
+        return result
+
+
+# What tests and error messages show: the memory mailer, as the app configured it.
+_RecordingMailer.__name__ = _RecordingMailer.__qualname__ = "ToMemoryMailer"
 
 
 @contextmanager
