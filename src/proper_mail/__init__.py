@@ -9,6 +9,7 @@ import logging
 
 from .adapters.base import BaseMailer, Sendable, new_stamp
 from .adapters.console import ToConsoleMailer
+from .adapters.http import HttpMailer, HttpRequest, Secret
 from .adapters.memory import ToMemoryMailer
 from .adapters.smtp import SMTPMailer
 from .core.addresses import Address, check_address, prep_address
@@ -38,9 +39,11 @@ from .errors import (
     PermanentDeliveryError,
     ProperMailError,
     QueueUnavailable,
+    RateLimited,
     SerializationError,
     TemplateError,
     TransientDeliveryError,
+    UnsupportedFeature,
 )
 from .mail import Mail, compose, configure, current_mail, send, send_later, using
 from .message import EmailMessage
@@ -65,6 +68,8 @@ __all__ = [
     "EmailTemplateNotFound",
     "Envelope",
     "GiveUp",
+    "HttpMailer",
+    "HttpRequest",
     "InvalidAddress",
     "InvalidHeader",
     "LedgerUnavailable",
@@ -77,8 +82,10 @@ __all__ = [
     "PermanentDeliveryError",
     "ProperMailError",
     "QueueUnavailable",
+    "RateLimited",
     "RecipientStatus",
     "SMTPMailer",
+    "Secret",
     "SendResult",
     "Sendable",
     "SerializationError",
@@ -87,6 +94,7 @@ __all__ = [
     "ToConsoleMailer",
     "ToMemoryMailer",
     "TransientDeliveryError",
+    "UnsupportedFeature",
     "__version__",
     "check_address",
     "compose",

@@ -9,7 +9,8 @@
     │   ├── InvalidHeader            CR / LF / NUL, bad names, reserved names
     │   ├── EmailTemplateNotFound    (also LookupError)
     │   ├── TemplateError
-    │   └── PayloadTooLarge          over the queue's payload cap (QUEUE_MAX_PAYLOAD)
+    │   ├── PayloadTooLarge          over the queue's payload cap (QUEUE_MAX_PAYLOAD)
+    │   └── UnsupportedFeature       a field the chosen provider cannot express
     ├── DeliveryError                the mail system said no, or could not be reached
     │   ├── TransientDeliveryError   retry later
     │   │   ├── LedgerUnavailable    the idempotency ledger (Redis) failed
@@ -45,9 +46,11 @@ __all__ = [
     "PermanentDeliveryError",
     "ProperMailError",
     "QueueUnavailable",
+    "RateLimited",
     "SerializationError",
     "TemplateError",
     "TransientDeliveryError",
+    "UnsupportedFeature",
 ]
 
 _MAX_SHOWN = 120
@@ -114,6 +117,24 @@ class TemplateError(MessageError):
 class PayloadTooLarge(MessageError):
     """The message is larger than the queue accepts (QUEUE_MAX_PAYLOAD): send it now,
     or make it smaller (a link instead of a large attachment)."""
+
+
+class UnsupportedFeature(MessageError):
+    """The message uses a field the chosen provider cannot express (a provider without
+    cc, a header it forbids): it is refused whole rather than sent without it.
+
+    Attributes:
+        provider: the provider's name (``"resend"``).
+    """
+
+    def __init__(self, field: str, value: object, reason: str, provider: str = "") -> None:
+        MessageError.__init__(self, field, value, reason)
+        self.args = (field, value, reason, provider)
+        self.provider = provider
+
+    def __str__(self) -> str:
+        where = f"{self.provider}: " if self.provider else ""
+        return f"{where}{super().__str__()}"
 
 
 class DeliveryError(ProperMailError):
@@ -205,6 +226,11 @@ class QueueUnavailable(TransientDeliveryError):
 class MessageInFlight(TransientDeliveryError):
     """Another worker holds the claim on this message's recipients and is sending it
     now: this copy waits for the outcome instead of sending a second one."""
+
+
+class RateLimited(TransientDeliveryError):
+    """Sending now would break the mailer's rate limit (``rate_limit`` in MAILERS, or
+    the provider's own 429): retry after ``retry_after`` seconds."""
 
 
 class SerializationError(ProperMailError):

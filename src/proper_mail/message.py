@@ -52,6 +52,7 @@ class EmailMessage:
         "alternatives",
         "tags",
         "metadata",
+        "provider_options",
     )
 
     from_email: str | None = None
@@ -66,6 +67,8 @@ class EmailMessage:
     headers: Mapping[str, object] | None = None
     tags: Sequence[str] = ()
     metadata: Mapping[str, object] | None = None
+    #: Per-provider extras, ``{"postmark": {"MessageStream": "broadcast"}}``.
+    provider_options: Mapping[str, Mapping[str, object]] | None = None
     #: Seconds after composing past which a queued copy is dropped, not sent late.
     max_age: ClassVar[float | None] = None
 
@@ -86,6 +89,7 @@ class EmailMessage:
         alternatives: Sequence[Alternative | tuple[str, str]] | None = None,
         tags: Sequence[str] | None = None,
         metadata: Mapping[str, object] | None = None,
+        provider_options: Mapping[str, Mapping[str, object]] | None = None,
     ) -> None:
         self.headers = dict(type(self).headers or {})
         self.attachments: list[Attachment] = list(getattr(type(self), "attachments", ()))
@@ -108,6 +112,7 @@ class EmailMessage:
             alternatives=alternatives,
             tags=tags,
             metadata=metadata,
+            provider_options=provider_options,
         )
 
     def __repr__(self) -> str:
@@ -205,6 +210,7 @@ class EmailMessage:
             "alternatives": alternatives,
             "tags": self.tags,
             "metadata": self.metadata,
+            "provider_options": self.provider_options,
             "expires": (
                 self._stamp.date + dt.timedelta(seconds=self.max_age) if self.max_age else None
             ),

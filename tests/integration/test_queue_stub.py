@@ -436,15 +436,32 @@ def test_an_expired_message_is_dropped_and_reported() -> None:
     fields=compose_fields(),
     tags=st.lists(st.text(min_size=1, max_size=10).filter(lambda t: t.isprintable()), max_size=3),
     expires=st.booleans(),
+    options=st.dictionaries(
+        st.sampled_from(["postmark", "ses", "resend"]),
+        st.dictionaries(
+            st.text(min_size=1, max_size=8),
+            st.recursive(
+                st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                lambda inner: (
+                    st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+                ),
+                max_leaves=6,
+            ),
+            max_size=3,
+        ),
+        max_size=2,
+    ),
 )
 def test_every_record_round_trips_through_the_payload(
-    fields: dict[str, Any], tags: list[str], expires: bool
+    fields: dict[str, Any], tags: list[str], expires: bool, options: dict[str, Any]
 ) -> None:
     """Hypothesis: any composed record -> payload -> JSON -> load is the same record."""
     record = compose(
         stamp=STAMP,
         tags=tags,
         metadata={"k": "v"},
+        provider_options=options,
         expires=STAMP.date + dt.timedelta(hours=1) if expires else None,
         **fields,
     )

@@ -26,6 +26,7 @@ CORE_ALLOWED = {
     "idna",
     "io",  # io.BytesIO only: an in-memory buffer, no file or socket
     "itertools",
+    "json",  # provider_options: JSON text in a record, encoded and decoded in memory
     "lxml.html",  # parsing only
     "re",
     "typing",

@@ -45,6 +45,7 @@ __all__ = [
     "BaseMailer",
     "Composable",
     "DictCodec",
+    "RateLimiter",
     "Sendable",
     "all_sent",
     "block_real_sends",
@@ -80,6 +81,19 @@ class DictCodec(Protocol):
 
     def load(self, data: Mapping[str, Any]) -> Message:
         """The Message in *data* (SerializationError or MessageError when it is bad)."""
+        ...
+
+
+class RateLimiter(Protocol):
+    """**Protocol:** a mailer's rate limit (``"rate_limit": "14/s"`` in MAILERS).
+
+    The composition root builds one per limited mailer (shared through Redis by every
+    worker process, or in-process in immediate mode) and hands it over in ``bind``.
+    """
+
+    def acquire(self) -> None:
+        """Wait for the next send slot; raise ``RateLimited`` (transient, with
+        ``retry_after``) when the wait would be longer than the limiter allows."""
         ...
 
 
@@ -121,9 +135,10 @@ def block_real_sends() -> Iterator[None]:
             _BLOCKER.depth -= 1
 
 
-def _mapping_errors[F: Callable[..., Any]](fn: F) -> F:
+def _mapping_errors[F: Callable[..., Any]](fn: F, *, limited: bool = False) -> F:
     """Wrap a mailer method so exceptions that are not ours go through ``classify``
-    (and, while ``block_real_sends()`` is active, refuse to send for real)."""
+    (and, while ``block_real_sends()`` is active, refuse to send for real). A *limited*
+    method (``deliver``) first takes a slot from the mailer's rate limiter, if any."""
 
     @functools.wraps(fn)
     def mapped(self: BaseMailer, *args: Any, **kwargs: Any) -> Any:
@@ -132,6 +147,8 @@ def _mapping_errors[F: Callable[..., Any]](fn: F) -> F:
                 f"{type(self).__name__} ({self.alias or 'built directly'}) would send for "
                 "real, and real sends are blocked while proper_mail's test fixture is active"
             )
+        if limited and self._limiter is not None:
+            self._limiter.acquire()
         try:
             return fn(self, *args, **kwargs)
         except ProperMailError:
@@ -165,6 +182,8 @@ class BaseMailer:
     #: working while ``block_real_sends()`` is active.
     sends_for_real: ClassVar[bool] = True
     _recipe: ClassVar[bool] = False  # overrides send_now, not deliver: the guide's 7.5
+    _limiter: RateLimiter | None = None
+    _mailers: Mapping[str, BaseMailer] | None = None
 
     def __init__(self, *, fail_silently: bool = False) -> None:
         self.fail_silently = fail_silently
@@ -176,17 +195,36 @@ class BaseMailer:
         for name in ("deliver", "send_now"):
             method = cls.__dict__.get(name)
             if callable(method) and not getattr(method, "__proper_mail_mapped__", False):
-                setattr(cls, name, _mapping_errors(method))
+                setattr(cls, name, _mapping_errors(method, limited=name == "deliver"))
         if "deliver" in cls.__dict__:
             cls._recipe = False
         elif "send_now" in cls.__dict__:
             cls._recipe = True
 
-    def bind(self, alias: str, codec: DictCodec) -> None:
-        """Called by the Mail that owns this mailer: its name in MAILERS, and the
-        EmailMessageDict codec (for ``send_now`` with dicts and the guide's recipe)."""
+    def bind(
+        self,
+        alias: str,
+        codec: DictCodec,
+        *,
+        limiter: RateLimiter | None = None,
+        mailers: Mapping[str, BaseMailer] | None = None,
+    ) -> None:
+        """Called by the Mail that owns this mailer: its name in MAILERS, the
+        EmailMessageDict codec (for ``send_now`` with dicts and the guide's recipe), its
+        rate limiter (``rate_limit`` in MAILERS), and the other configured mailers by
+        name (for mailers made of mailers: failover, round robin)."""
         self.alias = alias
         self._codec = codec
+        if limiter is not None:
+            self._limiter = limiter
+        if mailers is not None:
+            self._mailers = mailers
+
+    @classmethod
+    def depends_on(cls, options: Mapping[str, Any]) -> tuple[str, ...]:
+        """The names of the other MAILERS this mailer's *options* use (checked at
+        configure time to exist); none for a mailer that sends by itself."""
+        return ()
 
     # -- the port ----------------------------------------------------------------------
 
@@ -199,6 +237,8 @@ class BaseMailer:
         """
         if not self._recipe:
             raise ConfigError(f"{type(self).__name__} must override deliver() (or send_now())")
+        if self._limiter is not None:
+            self._limiter.acquire()
         envelope = self.envelope(message)
         data = _RecordDict(self._dict_codec("send_now").dump(message))
         data.record = message

@@ -30,6 +30,7 @@ import codecs
 import datetime as dt
 import functools
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
@@ -134,6 +135,7 @@ def compose(
     envelope_from: str | Address | None = None,
     envelope_to: str | Iterable[str] | None = (),
     expires: dt.datetime | None = None,
+    provider_options: Mapping[str, Mapping[str, object]] | None = None,
 ) -> Message:
     """Return a validated Message from *fields*, filling gaps from *defaults*.
 
@@ -199,6 +201,7 @@ def compose(
         envelope_from=_one_address("envelope_from", envelope_from),
         envelope_to=_envelope_to(envelope_to, to_addresses, cc_addresses, bcc_addresses),
         expires=None if expires is None else _date("expires", expires),
+        provider_options=_provider_options(provider_options),
     )
 
 
@@ -605,6 +608,40 @@ def _metadata(metadata: object) -> tuple[tuple[str, str], ...]:
         check_header_text(field, text)
         result.append((key, text))
     return tuple(result)
+
+
+def _provider_options(value: object) -> tuple[tuple[str, str], ...]:
+    """``{provider: {option: JSON value}}`` as ``(provider, JSON text)`` pairs."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise MessageError(
+            "provider_options",
+            value,
+            "expected a mapping of provider names to option mappings, "
+            'e.g. {"postmark": {"MessageStream": "broadcast"}}',
+        )
+    result = []
+    for provider, options in value.items():
+        if not isinstance(provider, str) or not _PROVIDER_NAME.fullmatch(provider):
+            raise MessageError(
+                "provider_options", provider, "a provider name is lowercase letters and digits"
+            )
+        field = f"provider_options[{provider!r}]"
+        if not isinstance(options, Mapping):
+            raise MessageError(field, options, "expected a mapping of option names to values")
+        for key in options:
+            if not isinstance(key, str) or not key:
+                raise MessageError(field, key, "an option name must be a non-empty str")
+        try:
+            text = json.dumps(dict(options), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise MessageError(field, options, f"not JSON data ({e})") from None
+        result.append((provider, text))
+    return tuple(result)
+
+
+_PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def _envelope_to(value: object, *recipients: tuple[Address, ...]) -> tuple[str, ...]:

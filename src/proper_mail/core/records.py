@@ -8,7 +8,8 @@ the one serializer lives in ``proper_mail.tasks``.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+import json
+from typing import Any, Literal
 
 import attrs
 
@@ -113,6 +114,10 @@ class Message:
             while the headers still show everyone.
         expires: when set, the message must not be sent after this moment (a password
             reset link that would arrive too late); it is dropped and reported instead.
+        provider_options: per-provider extras no common field expresses, as
+            ``(provider, JSON object text)`` pairs (``("postmark", '{"MessageStream":
+            "outbound"}')``); read them with ``options_for(provider)``. An HTTP provider
+            mailer merges its own into the request; other mailers ignore them.
     """
 
     from_email: Address
@@ -134,6 +139,15 @@ class Message:
     envelope_from: Address | None = None
     envelope_to: tuple[str, ...] = ()
     expires: dt.datetime | None = None
+    provider_options: tuple[tuple[str, str], ...] = ()
+
+    def options_for(self, provider: str) -> dict[str, Any]:
+        """The provider options this message carries for *provider* (a new dict)."""
+        for name, text in self.provider_options:
+            if name == provider:
+                options: dict[str, Any] = json.loads(text)
+                return options
+        return {}
 
     @property
     def idempotency_key(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict, cast
 
@@ -72,6 +73,7 @@ class EmailMessageDict(TypedDict):
     envelope_from: NotRequired[str | None]
     envelope_to: NotRequired[list[str]]
     expires: NotRequired[str | None]
+    provider_options: NotRequired[dict[str, str]]
     v: NotRequired[int]
 
 
@@ -202,6 +204,7 @@ def revalidate(message: Message) -> Message:
         envelope_from=message.envelope_from,
         envelope_to=message.envelope_to,
         expires=message.expires,
+        provider_options={name: json.loads(text) for name, text in message.provider_options},
     )
 
 
@@ -231,6 +234,7 @@ def payload_size(message: Message) -> int:
     """
     texts = [message.subject, message.body, *(a.content for a in message.alternatives)]
     texts.extend(value for _, value in message.headers)
+    texts.extend(text for _, text in message.provider_options)
     size = 2048 + sum(_json_text_size(t) for t in texts)
     size += 64 * (len(message.recipients) + len(message.reply_to) + len(message.tags))
     for attachment in message.attachments:
