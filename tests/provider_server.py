@@ -36,7 +36,7 @@ class Received:
 
     method: str
     path: str  # with the query string
-    headers: Mapping[str, str]  # lower-case names
+    headers: Mapping[str, str]  # lower-case names; x-peer: the client's address:port
     body: bytes
     at: float  # time.time() when the body was read
 
@@ -72,6 +72,9 @@ class ProviderServer:
         self.respond = respond
         self.received: list[Received] = []
         self.errors: list[BaseException] = []
+        #: The client address of each connection, in order of first request: how many
+        #: TCP connections the client opened (keep-alive tests).
+        self.peers: list[str] = []
         self._lock = threading.Lock()
         server = self
 
@@ -84,15 +87,20 @@ class ProviderServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                peer = f"{self.client_address[0]}:{self.client_address[1]}"
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                headers["x-peer"] = peer
                 request = Received(
                     method=self.command,
                     path=self.path,
-                    headers={k.lower(): v for k, v in self.headers.items()},
+                    headers=headers,
                     body=body,
                     at=time.time(),
                 )
                 with server._lock:
                     server.received.append(request)
+                    if peer not in server.peers:
+                        server.peers.append(peer)
                 try:
                     reply = server.respond(request)
                 except Exception as e:  # a failed check: answer, and keep the error
