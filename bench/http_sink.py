@@ -27,10 +27,7 @@ _ANSWERS: list[tuple[bytes, bytes]] = [
 def _response_for(path: bytes) -> bytes:
     path = path.split(b"?", 1)[0]
     if path.endswith(b"/mail/send"):
-        return (
-            b"HTTP/1.1 202 Accepted\r\nX-Message-Id: sg-bench-1\r\n"
-            b"Content-Length: 0\r\n\r\n"
-        )
+        return b"HTTP/1.1 202 Accepted\r\nX-Message-Id: sg-bench-1\r\nContent-Length: 0\r\n\r\n"
     for suffix, body in _ANSWERS:
         if path.endswith(suffix):
             return (
