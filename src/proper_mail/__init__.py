@@ -11,6 +11,7 @@ from .adapters.base import BaseMailer, Sendable, new_stamp
 from .adapters.console import ToConsoleMailer
 from .adapters.http import HttpMailer, HttpRequest, Secret
 from .adapters.memory import ToMemoryMailer
+from .adapters.ses import SESMailer, SESOptions
 from .adapters.smtp import SMTPMailer
 from .core.addresses import Address, check_address, prep_address
 from .core.compose import defaults_from_options, layer_defaults
@@ -84,6 +85,8 @@ __all__ = [
     "QueueUnavailable",
     "RateLimited",
     "RecipientStatus",
+    "SESMailer",
+    "SESOptions",
     "SMTPMailer",
     "Secret",
     "SendResult",
