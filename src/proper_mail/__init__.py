@@ -11,6 +11,7 @@ from .adapters.base import BaseMailer, Sendable, new_stamp
 from .adapters.console import ToConsoleMailer
 from .adapters.http import HttpMailer, HttpRequest, Secret
 from .adapters.memory import ToMemoryMailer
+from .adapters.sendgrid import SendGridMailer, SendGridOptions
 from .adapters.smtp import SMTPMailer
 from .core.addresses import Address, check_address, prep_address
 from .core.compose import defaults_from_options, layer_defaults
@@ -86,6 +87,8 @@ __all__ = [
     "RecipientStatus",
     "SMTPMailer",
     "Secret",
+    "SendGridMailer",
+    "SendGridOptions",
     "SendResult",
     "Sendable",
     "SerializationError",
