@@ -10,6 +10,7 @@ import logging
 from .adapters.base import BaseMailer, Sendable, new_stamp
 from .adapters.console import ToConsoleMailer
 from .adapters.http import HttpMailer, HttpRequest, Secret
+from .adapters.mailgun import MailgunMailer, MailgunOptions
 from .adapters.memory import ToMemoryMailer
 from .adapters.sendgrid import SendGridMailer, SendGridOptions
 from .adapters.smtp import SMTPMailer
@@ -75,6 +76,8 @@ __all__ = [
     "InvalidHeader",
     "LedgerUnavailable",
     "Mail",
+    "MailgunMailer",
+    "MailgunOptions",
     "Message",
     "MessageError",
     "MessageInFlight",
