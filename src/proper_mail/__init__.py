@@ -10,7 +10,9 @@ import logging
 from .adapters.base import BaseMailer, Sendable, new_stamp
 from .adapters.console import ToConsoleMailer
 from .adapters.http import HttpMailer, HttpRequest, Secret
+from .adapters.mailgun import MailgunMailer, MailgunOptions
 from .adapters.memory import ToMemoryMailer
+from .adapters.sendgrid import SendGridMailer, SendGridOptions
 from .adapters.ses import SESMailer, SESOptions
 from .adapters.smtp import SMTPMailer
 from .core.addresses import Address, check_address, prep_address
@@ -75,6 +77,8 @@ __all__ = [
     "InvalidHeader",
     "LedgerUnavailable",
     "Mail",
+    "MailgunMailer",
+    "MailgunOptions",
     "Message",
     "MessageError",
     "MessageInFlight",
@@ -89,6 +93,8 @@ __all__ = [
     "SESOptions",
     "SMTPMailer",
     "Secret",
+    "SendGridMailer",
+    "SendGridOptions",
     "SendResult",
     "Sendable",
     "SerializationError",
