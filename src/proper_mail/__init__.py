@@ -11,6 +11,8 @@ from .adapters.base import BaseMailer, Sendable, new_stamp
 from .adapters.console import ToConsoleMailer
 from .adapters.http import HttpMailer, HttpRequest, Secret
 from .adapters.memory import ToMemoryMailer
+from .adapters.postmark import PostmarkMailer, PostmarkOptions
+from .adapters.resend import ResendMailer, ResendOptions
 from .adapters.smtp import SMTPMailer
 from .core.addresses import Address, check_address, prep_address
 from .core.compose import defaults_from_options, layer_defaults
@@ -80,10 +82,14 @@ __all__ = [
     "MessageTooLarge",
     "PayloadTooLarge",
     "PermanentDeliveryError",
+    "PostmarkMailer",
+    "PostmarkOptions",
     "ProperMailError",
     "QueueUnavailable",
     "RateLimited",
     "RecipientStatus",
+    "ResendMailer",
+    "ResendOptions",
     "SMTPMailer",
     "Secret",
     "SendResult",
