@@ -12,6 +12,8 @@ from .adapters.console import ToConsoleMailer
 from .adapters.http import HttpMailer, HttpRequest, Secret
 from .adapters.mailgun import MailgunMailer, MailgunOptions
 from .adapters.memory import ToMemoryMailer
+from .adapters.postmark import PostmarkMailer, PostmarkOptions
+from .adapters.resend import ResendMailer, ResendOptions
 from .adapters.sendgrid import SendGridMailer, SendGridOptions
 from .adapters.ses import SESMailer, SESOptions
 from .adapters.smtp import SMTPMailer
@@ -85,10 +87,14 @@ __all__ = [
     "MessageTooLarge",
     "PayloadTooLarge",
     "PermanentDeliveryError",
+    "PostmarkMailer",
+    "PostmarkOptions",
     "ProperMailError",
     "QueueUnavailable",
     "RateLimited",
     "RecipientStatus",
+    "ResendMailer",
+    "ResendOptions",
     "SESMailer",
     "SESOptions",
     "SMTPMailer",
