@@ -6,8 +6,10 @@ one POST, parse_response, the SendResult) to a local sink in another process
 (bench/http_sink.py). The ceiling is a bare loop over the same client that posts the
 requests the mailer would build, prepared beforehand, and reads the answer
 (``client.post(url, headers=..., content=body)``, status check, ``.json()``): the cost of
-HTTP alone. Both share one pooled ``httpx.Client`` (keep-alive), run in the same process,
-rounds interleaved with the order alternating; the best round of each counts.
+HTTP alone (for SES, signing each request with botocore too: SES takes no unsigned
+request, so any client pays for SigV4). Both share one pooled ``httpx.Client``
+(keep-alive), run in the same process, rounds interleaved with the order alternating;
+the best round of each counts.
 
     .venv/bin/python -m bench.providers_bench [--n 3000] [--rounds 3] [--only postmark,ses]
 
@@ -114,6 +116,25 @@ def build_mailer(provider: str, base_url: str, client: httpx.Client) -> HttpMail
     return mailer
 
 
+def bare_signer(mailer: HttpMailer) -> Callable[[HttpRequest], HttpRequest]:
+    """SigV4 with botocore alone, as any hand-written SES client must sign: the same
+    credentials, a new signature (and X-Amz-Date) per request."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    credentials = mailer._credentials.get_frozen_credentials()  # type: ignore[attr-defined]
+    region = mailer.options.region  # type: ignore[attr-defined]
+
+    def sign(request: HttpRequest) -> HttpRequest:
+        aws = AWSRequest(
+            method=request.method, url=request.url, data=request.body, headers=dict(request.headers)
+        )
+        SigV4Auth(credentials, "ses", region).add_auth(aws)
+        return HttpRequest(request.method, request.url, tuple(aws.headers.items()), request.body)
+
+    return sign
+
+
 def run_mailer(mailer: BaseMailer, records: list[Message]) -> tuple[float, float]:
     """(seconds, CPU seconds) to deliver every record."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -123,10 +144,17 @@ def run_mailer(mailer: BaseMailer, records: list[Message]) -> tuple[float, float
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_bare(client: httpx.Client, requests: list[HttpRequest]) -> tuple[float, float]:
-    """(seconds, CPU seconds) to post the same requests with httpx alone."""
+def run_bare(
+    client: httpx.Client,
+    requests: list[HttpRequest],
+    sign: Callable[[HttpRequest], HttpRequest] | None = None,
+) -> tuple[float, float]:
+    """(seconds, CPU seconds) to post the same requests with httpx alone (signing each
+    with *sign* first, for SES: an unsigned request cannot be posted there)."""
     wall, cpu = time.perf_counter(), time.process_time()
     for request in requests:
+        if sign is not None:
+            request = sign(request)
         response = client.request(
             request.method, request.url, headers=list(request.headers), content=request.body
         )
@@ -147,14 +175,15 @@ def bench(provider: str, base_url: str, n: int, rounds: int) -> dict[str, Any] |
         if mailer is None:
             return None
         records = messages(n)
-        requests = [mailer.prepare(mailer.build_request(r)) for r in records]
+        requests = [mailer.build_request(r) for r in records]
+        sign = bare_signer(mailer) if provider == "ses" else None
         runs: dict[str, list[tuple[float, float]]] = {"mailer": [], "bare": []}
         sides: dict[str, Callable[[], tuple[float, float]]] = {
             "mailer": lambda: run_mailer(mailer, records),
-            "bare": lambda: run_bare(client, requests),
+            "bare": lambda: run_bare(client, requests, sign),
         }
         run_mailer(mailer, records[:200])  # warm-up: connections, caches
-        run_bare(client, requests[:200])
+        run_bare(client, requests[:200], sign)
         for i in range(rounds):
             order = ["mailer", "bare"] if i % 2 == 0 else ["bare", "mailer"]
             for side in order:
