@@ -9,6 +9,7 @@ import logging
 
 from .adapters.base import BaseMailer, Sendable, new_stamp
 from .adapters.console import ToConsoleMailer
+from .adapters.failover import FailoverMailer, RoundRobinMailer
 from .adapters.http import HttpMailer, HttpRequest, Secret
 from .adapters.memory import ToMemoryMailer
 from .adapters.smtp import SMTPMailer
@@ -67,6 +68,7 @@ __all__ = [
     "EmailMessageDict",
     "EmailTemplateNotFound",
     "Envelope",
+    "FailoverMailer",
     "GiveUp",
     "HttpMailer",
     "HttpRequest",
@@ -84,6 +86,7 @@ __all__ = [
     "QueueUnavailable",
     "RateLimited",
     "RecipientStatus",
+    "RoundRobinMailer",
     "SMTPMailer",
     "Secret",
     "SendResult",
