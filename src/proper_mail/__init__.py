@@ -9,6 +9,7 @@ import logging
 
 from .adapters.base import BaseMailer, Sendable, new_stamp
 from .adapters.console import ToConsoleMailer
+from .adapters.failover import FailoverMailer, RoundRobinMailer
 from .adapters.http import HttpMailer, HttpRequest, Secret
 from .adapters.mailgun import MailgunMailer, MailgunOptions
 from .adapters.memory import ToMemoryMailer
@@ -72,6 +73,7 @@ __all__ = [
     "EmailMessageDict",
     "EmailTemplateNotFound",
     "Envelope",
+    "FailoverMailer",
     "GiveUp",
     "HttpMailer",
     "HttpRequest",
@@ -95,6 +97,7 @@ __all__ = [
     "RecipientStatus",
     "ResendMailer",
     "ResendOptions",
+    "RoundRobinMailer",
     "SESMailer",
     "SESOptions",
     "SMTPMailer",

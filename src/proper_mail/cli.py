@@ -659,7 +659,8 @@ def plan_worker(*, app: Path | None, module: str | None, path: Path | None) -> W
 
     The broker is the app's explicit one, never Dramatiq's implicit global broker.
     ConfigError when the module cannot be imported, when the queue is immediate
-    (nothing to run), or when the broker has no actor.
+    (nothing to run), when the broker has no actor, or when a mailer of the configured
+    Mail cannot be built (a wrong option value).
     """
     if module is None:
         folder = find_app(app or Path(), emails=False)
@@ -693,8 +694,18 @@ def plan_worker(*, app: Path | None, module: str | None, path: Path | None) -> W
             f"{module}:broker declares no actor, so a worker would have nothing to run"
             " (expose the broker of a proper_mail queue: broker = mail.queue.broker)"
         )
+    _build_mailers(loaded, broker)
     queues = tuple(sorted({q_name(queue) for queue in broker.get_declared_queues()}))
     return WorkerPlan(module=module, path=str(search), queues=queues, actors=actors)
+
+
+def _build_mailers(module: ModuleType, broker: object) -> None:
+    """Build every mailer of the Mail that owns *broker* (the configured one, or one in
+    *module*): mailers are built on first use, so a test or dev set-up need not hold every
+    production credential, but a worker has production's and fails now, not per message."""
+    for mail in {id(m): m for m in (configured_mail(), *vars(module).values())}.values():
+        if isinstance(mail, Mail) and mail.queue.broker is broker:
+            mail.mailers.build_all()
 
 
 # -- the command line ---------------------------------------------------------------------

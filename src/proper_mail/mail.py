@@ -14,7 +14,7 @@ import inspect
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -22,7 +22,8 @@ from typing import Any
 
 import attrs
 
-from .adapters.base import BaseMailer, Composable, Sendable, new_stamp
+from .adapters.base import BaseMailer, Composable, RateLimiter, Sendable, new_stamp
+from .adapters.failover import FailoverMailer
 from .adapters.jx import JxRenderer, url_helper
 from .core import compose as core_compose
 from .core.addresses import normalize_domain
@@ -32,6 +33,7 @@ from .core.templates import Bodies, choose_bodies, inline_css, template_paths
 from .errors import ConfigError, DeliveryError, MessageError
 from .tasks.delivery import RetryPolicy
 from .tasks.queue import Queue
+from .tasks.ratelimit import Rate, parse_rate, rate_limiter_for
 from .tasks.serialization import CODEC
 
 __all__ = [
@@ -59,15 +61,28 @@ class _MailerSpec:
     name: str
     cls: type[BaseMailer]
     options: Mapping[str, Any] = attrs.field(repr=lambda o: f"<{len(o)} option(s)>")
+    rate: Rate | None = None
 
 
 class MailerRegistry(Mapping[str, BaseMailer]):
-    """The configured mailers by name, each built once, on first use, thread-safely."""
+    """The configured mailers by name, each built once, on first use, thread-safely.
 
-    def __init__(self, specs: Mapping[str, _MailerSpec | BaseMailer]) -> None:
+    A mailer is bound when it is built: its name, the codec, its rate limiter (from
+    *limiter_for*, when its entry has a ``rate_limit``) and this registry (the other
+    mailers, for failover). ``build_all()`` builds every one now, so that a wrong option
+    value is a ConfigError at start-up (``proper-mail worker`` calls it).
+    """
+
+    def __init__(
+        self,
+        specs: Mapping[str, _MailerSpec | BaseMailer],
+        *,
+        limiter_for: Callable[[str, Rate], RateLimiter] | None = None,
+    ) -> None:
         self._specs = dict(specs)
         self._built: dict[str, BaseMailer] = {}
         self._lock = threading.Lock()
+        self._limiter_for = limiter_for
 
     def __getitem__(self, name: str) -> BaseMailer:
         built = self._built.get(name)
@@ -79,10 +94,19 @@ class MailerRegistry(Mapping[str, BaseMailer]):
             )
         with self._lock:
             if name not in self._built:
-                mailer = self._build(self._specs[name])
-                mailer.bind(name, CODEC)
+                spec = self._specs[name]
+                mailer = self._build(spec)
+                limiter = None
+                if isinstance(spec, _MailerSpec) and spec.rate is not None:
+                    if self._limiter_for is None:
+                        raise ConfigError(f"MAILERS[{name!r}] has a rate_limit, but no limiter")
+                    limiter = self._limiter_for(name, spec.rate)
+                mailer.bind(name, CODEC, limiter=limiter, mailers=self)
                 self._built[name] = mailer
             return self._built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
 
     @staticmethod
     def _build(spec: _MailerSpec | BaseMailer) -> BaseMailer:
@@ -105,6 +129,10 @@ class MailerRegistry(Mapping[str, BaseMailer]):
         """The mailers built so far."""
         with self._lock:
             return list(self._built.values())
+
+    def build_all(self) -> list[BaseMailer]:
+        """Build every mailer now (ConfigError naming the first bad entry); return them."""
+        return [self[name] for name in self._specs]
 
 
 class Mail:
@@ -145,10 +173,11 @@ class Mail:
             mailer = next(iter(specs))
         if mailer not in specs:
             raise ConfigError(f"MAILER is {mailer!r}, which is not in MAILERS ({', '.join(specs)})")
-        self.mailers = MailerRegistry(specs)
+        _check_uses(specs)
+        self.mailers = MailerRegistry(specs, limiter_for=self._limiter_for)
         for name, entry in specs.items():
             if isinstance(entry, BaseMailer):
-                entry.bind(name, CODEC)
+                entry.bind(name, CODEC, mailers=self.mailers)
         self.default_mailer = mailer
         self.defaults: Defaults = defaults_from_options(default_options)
         if message_id_domain is not None:
@@ -171,6 +200,11 @@ class Mail:
         # Built now, at configure time: with a broker, this declares the send actor, so
         # every worker that loads the app serves it.
         self.queue = Queue(queue, mailer_for=self.mailer_for, **_queue_options(queue_options or {}))
+
+    def _limiter_for(self, alias: str, rate: Rate) -> RateLimiter:
+        """Mailer *alias*'s rate limiter: in the queue's Redis, shared by every worker
+        (QUEUE or QUEUE_LEDGER is Redis), else in this process."""
+        return rate_limiter_for(self.queue.ledger, alias, rate)
 
     def send_later(
         self,
@@ -430,7 +464,8 @@ def _settings_dict(settings: ModuleType | Mapping[str, Any] | None) -> dict[str,
 
 
 def _spec_of(name: str, entry: Mapping[str, Any] | BaseMailer) -> _MailerSpec | BaseMailer:
-    """Check one MAILERS entry: a type that imports, options its constructor takes."""
+    """Check one MAILERS entry: a type that imports, options its constructor takes, and
+    ``rate_limit`` / ``rate_burst`` (any mailer's, not constructor options)."""
     if isinstance(entry, BaseMailer):
         return entry
     where = f"MAILERS[{name!r}]"
@@ -439,7 +474,12 @@ def _spec_of(name: str, entry: Mapping[str, Any] | BaseMailer) -> _MailerSpec | 
     if "type" not in entry:
         raise ConfigError(f"{where} has no 'type' (e.g. 'proper_mail.SMTPMailer')")
     cls = _import_type(where, entry["type"])
-    options = {key: value for key, value in entry.items() if key != "type"}
+    options = {key: value for key, value in entry.items() if key not in _NOT_OPTIONS}
+    rate = None
+    if "rate_limit" in entry:
+        rate = parse_rate(where, entry["rate_limit"], entry.get("rate_burst", 1))
+    elif "rate_burst" in entry:
+        raise ConfigError(f"{where} has a rate_burst but no rate_limit (like '14/s')")
     signature = inspect.signature(cls)
     params = signature.parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -454,7 +494,63 @@ def _spec_of(name: str, entry: Mapping[str, Any] | BaseMailer) -> _MailerSpec | 
         signature.bind(**options)
     except TypeError as e:
         raise ConfigError(f"{where}: {e}") from None
-    return _MailerSpec(name=name, cls=cls, options=options)
+    return _MailerSpec(name=name, cls=cls, options=options, rate=rate)
+
+
+#: MAILERS keys that are not constructor options.
+_NOT_OPTIONS = frozenset({"type", "rate_limit", "rate_burst"})
+
+
+def _check_uses(specs: Mapping[str, _MailerSpec | BaseMailer]) -> None:
+    """ConfigError when a mailer made of mailers (failover) names an unknown mailer,
+    itself, or forms a cycle with others; its ``depends_on`` checks the option's shape."""
+    uses: dict[str, tuple[str, ...]] = {}
+    for name, spec in specs.items():
+        where = f"MAILERS[{name!r}]"
+        if isinstance(spec, _MailerSpec):
+            try:
+                uses[name] = tuple(spec.cls.depends_on(spec.options))
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
+        elif isinstance(spec, FailoverMailer):
+            uses[name] = spec.mailer_names
+        else:
+            uses[name] = ()
+        for used in uses[name]:
+            if used == name:
+                raise ConfigError(f"{where} uses itself ({used!r}): name other MAILERS")
+            if used not in specs:
+                raise ConfigError(
+                    f"{where} uses {used!r}, which is not in MAILERS ({', '.join(specs)})"
+                )
+    cycle = cycle_of(uses)
+    if cycle:
+        raise ConfigError(
+            f"MAILERS[{cycle[0]!r}]: its mailers lead back to it: {' -> '.join(cycle)}"
+        )
+
+
+def cycle_of(uses: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """A cycle in the graph *uses* (name -> the names it uses) as ``(a, b, a)``, or ()."""
+    done: set[str] = set()
+
+    def visit(node: str, path: tuple[str, ...]) -> tuple[str, ...]:
+        if node in path:
+            return (*path[path.index(node) :], node)
+        if node in done:
+            return ()
+        for used in uses.get(node, ()):
+            found = visit(used, (*path, node))
+            if found:
+                return found
+        done.add(node)
+        return ()
+
+    for start in uses:
+        found = visit(start, ())
+        if found:
+            return found
+    return ()
 
 
 def _import_type(where: str, type_: object) -> type[BaseMailer]:

@@ -24,6 +24,14 @@ from proper_mail.cli import TEST_PY, build_parser, main
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "myapp"
 PROPER_MAIL = Path(sys.executable).parent / "proper-mail"
+# Mailers are built on first use; the worker builds them all before it starts.
+TASKS_WITH_A_BAD_MAILER = """import proper_mail
+
+mail = proper_mail.Mail(
+    mailers={"smtp": {"type": "proper_mail.SMTPMailer", "port": 0}}, queue="stub"
+)
+broker = mail.queue.broker
+"""
 # A broker built by hand: a proper_mail queue always declares its send actor.
 TASKS_WITHOUT_ACTOR = """from dramatiq.brokers.stub import StubBroker
 
@@ -549,6 +557,12 @@ ERRORS: list[tuple[str, Setup, list[str], str]] = [
         writes("tasks/__init__.py", TASKS_WITHOUT_ACTOR),
         ["worker", "--app", "{app}"],
         ":broker declares no actor",
+    ),
+    (
+        "worker with a mailer option of a wrong value",
+        writes("tasks/__init__.py", TASKS_WITH_A_BAD_MAILER),
+        ["worker", "--app", "{app}"],
+        "MAILERS['smtp']: SMTPMailer port must be 1-65535, not 0",
     ),
     (
         "worker with --app and --module",

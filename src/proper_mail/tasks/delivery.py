@@ -19,6 +19,7 @@ from ..errors import (
     LedgerUnavailable,
     MessageError,
     ProperMailError,
+    RateLimited,
     SerializationError,
     TransientDeliveryError,
 )
@@ -148,12 +149,18 @@ def after_send(
     outcome: SendResult | ProperMailError,
     retries: int,
     policy: RetryPolicy,
+    may_wait: bool = False,
 ) -> Outcome:
     """Decide what follows a send to *claimed* (the recipients this task holds).
 
     *held_wait* is None when no other task holds a recipient of this message, else the
     seconds until its lease runs out: the message is looked at again then (not counted
     as a retry), and by then those recipients are done or free.
+
+    *may_wait*: a ``RateLimited`` (the mailer's rate limit, a provider's 429) is retried
+    without counting against ``max_retries`` (a wait, like one for another worker's
+    claim): a long backlog under a rate limit is slow, not failed. The queue says False
+    once the message has waited its maximum number of times, and in immediate mode.
     """
     if isinstance(outcome, SendResult):
         return _after_result(message_id, via, outcome, held_wait, retries, policy)
@@ -161,6 +168,11 @@ def after_send(
         done = tuple(s.address for s in outcome.recipients if s.status == "rejected")
         remaining = tuple(r for r in claimed if r not in done)
         rejected = _give_up(message_id, via, "rejected", outcome, done)
+        if may_wait and isinstance(outcome, RateLimited):
+            delay = max(policy.backoff(retries), outcome.retry_after or 0.0, held_wait or 0.0)
+            return Outcome(
+                done=done, give_ups=rejected, retry_in=delay, counts=False, pending=remaining
+            )
         if retries < policy.max_retries:
             delay = max(policy.backoff(retries), outcome.retry_after or 0.0, held_wait or 0.0)
             return Outcome(done=done, give_ups=rejected, retry_in=delay, pending=remaining)
@@ -221,7 +233,7 @@ def when_unrecorded(outcome: Outcome, *, message_id: str, via: str | None) -> Ou
     """The outcome when the ledger could not be written after the send: nothing is retried
     (a retry could not tell who already has the message), deferred recipients are given
     up with reason ``ledger unavailable`` instead."""
-    if outcome.retry_in is None or not outcome.counts:
+    if outcome.retry_in is None or (not outcome.counts and not outcome.pending):
         return attrs.evolve(outcome, retry_in=None, counts=True)
     return attrs.evolve(
         outcome,

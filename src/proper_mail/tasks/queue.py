@@ -427,6 +427,7 @@ class Queue:
             outcome=outcome,
             retries=retries if retries is not None else 0,
             policy=self.retry,
+            may_wait=retries is not None and _current_waits() < MAX_WAITS,
         )
         if not self._settle(message_id, decision.done, claim.claimed, token):
             decision = _when_unrecorded(decision, message_id=message_id, via=alias)
@@ -588,6 +589,12 @@ def _poll_delay(lease_left: float) -> float:
     current = CurrentMessage.get_current_message()
     waits = int(current.options.get(_WAITS, 0)) if current is not None else 0
     return min(lease_left + 0.5, 2.0 ** min(waits, 16))
+
+
+def _current_waits() -> int:
+    """The running message's retries that did not count (waits), 0 in immediate mode."""
+    current = CurrentMessage.get_current_message()
+    return int(current.options.get(_WAITS, 0)) if current is not None else 0
 
 
 def _current_retries() -> int | None:

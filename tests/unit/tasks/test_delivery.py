@@ -13,6 +13,7 @@ from proper_mail import (
     LedgerUnavailable,
     MessageTooLarge,
     PermanentDeliveryError,
+    RateLimited,
     RecipientStatus,
     SendResult,
     SerializationError,
@@ -50,7 +51,11 @@ def result(*states: str) -> SendResult:
 
 
 def decide(
-    outcome: SendResult | ProperMailError, *, retries: int = 0, held_wait: float | None = None
+    outcome: SendResult | ProperMailError,
+    *,
+    retries: int = 0,
+    held_wait: float | None = None,
+    may_wait: bool = False,
 ) -> Outcome:
     """after_send for a@, b@, c@ claimed, via smtp."""
     return after_send(
@@ -61,6 +66,7 @@ def decide(
         outcome=outcome,
         retries=retries,
         policy=POLICY,
+        may_wait=may_wait,
     )
 
 
@@ -115,6 +121,26 @@ def test_a_transient_error_is_retried_after_the_longer_of_backoff_and_retry_afte
 
     assert (outcome.retry_in, outcome.done, outcome.give_ups) == (expected, (), ())
     assert outcome.pending == ABC
+
+
+def test_a_rate_limit_is_a_wait_that_does_not_count() -> None:
+    """RateLimited while the message may still wait: retried after max(backoff,
+    retry_after), not counted against max_retries, even on the last retry, nothing done."""
+    error = RateLimited("p: over its rate limit (14/s)", retry_after=12.0)
+
+    outcome = decide(error, retries=3, may_wait=True)
+
+    assert outcome == Outcome(retry_in=60.0, counts=False, pending=ABC)
+
+
+def test_a_rate_limit_counts_once_the_waits_are_used_up() -> None:
+    """RateLimited when the message may not wait any more: an ordinary transient failure."""
+    error = RateLimited("p: over its rate limit (14/s)", retry_after=12.0)
+
+    waiting, last = decide(error, retries=0), decide(error, retries=3)
+
+    assert (waiting.retry_in, waiting.counts) == (12.0, True)
+    assert [g.reason for g in last.give_ups] == ["retries exhausted"]
 
 
 def test_a_transient_error_on_the_last_retry_is_reported_and_fails() -> None:
@@ -193,6 +219,17 @@ def test_without_a_ledger_write_deferred_recipients_are_given_up() -> None:
     assert [(g.reason, g.recipients) for g in unrecorded.give_ups] == [
         ("ledger unavailable", ("b@x.com", "c@x.com"))
     ]
+
+
+def test_without_a_ledger_write_a_rate_limit_wait_is_given_up() -> None:
+    """RateLimited, then the settle failed: not retried, and every recipient is reported
+    'ledger unavailable' (not dropped quietly like a wait for another worker)."""
+    outcome = decide(RateLimited("over the limit", retry_after=1.0), may_wait=True)
+
+    unrecorded = when_unrecorded(outcome, message_id=ID, via="smtp")
+
+    assert unrecorded.retry_in is None
+    assert [(g.reason, g.recipients) for g in unrecorded.give_ups] == [("ledger unavailable", ABC)]
 
 
 def test_without_a_ledger_write_a_wait_is_dropped_quietly() -> None:
