@@ -36,14 +36,21 @@ RESEND_SECRET = "whsec_" + base64.b64encode(b"proper_mail resend test key 0001")
 
 
 def svix_headers(
-    body: bytes, *, secret: str = RESEND_SECRET, msg_id: str = "msg_2W2D3qXLS5fOaPja1GDg7rF2CwB",
+    body: bytes,
+    *,
+    secret: str = RESEND_SECRET,
+    msg_id: str = "msg_2W2D3qXLS5fOaPja1GDg7rF2CwB",
     timestamp: int = NOW_TS,
 ) -> dict[str, str]:
     """svix-id / svix-timestamp / svix-signature for *body*, as Svix signs."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{msg_id}.{timestamp}.".encode() + body
     signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return {"svix-id": msg_id, "svix-timestamp": str(timestamp), "svix-signature": f"v1,{signature}"}
+    return {
+        "svix-id": msg_id,
+        "svix-timestamp": str(timestamp),
+        "svix-signature": f"v1,{signature}",
+    }
 
 
 # -- SendGrid (ECDSA P-256) ---------------------------------------------------------------
@@ -57,8 +64,10 @@ def sendgrid_key() -> ec.EllipticCurvePrivateKey:
 
 def sendgrid_public_key() -> str:
     """The public key as SendGrid shows it: base64 DER SubjectPublicKeyInfo."""
-    der = sendgrid_key().public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    der = (
+        sendgrid_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return base64.b64encode(der).decode()
 
@@ -158,7 +167,8 @@ class SnsSigner:
     def pem(self) -> bytes:
         """The signing certificate, then its issuer: what SigningCertURL serves."""
         return b"".join(
-            c.public_bytes(serialization.Encoding.PEM) for c in (self.certificate, self.ca_certificate)
+            c.public_bytes(serialization.Encoding.PEM)
+            for c in (self.certificate, self.ca_certificate)
         )
 
     def sign(
@@ -183,8 +193,12 @@ def sns_signer() -> SnsSigner:
 
 
 def sns_notification(
-    ses_event: dict[str, Any] | str, *, message_id: str = "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
-    timestamp: dt.datetime = NOW, topic: str = TOPIC_ARN, subject: str | None = None,
+    ses_event: dict[str, Any] | str,
+    *,
+    message_id: str = "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+    timestamp: dt.datetime = NOW,
+    topic: str = TOPIC_ARN,
+    subject: str | None = None,
 ) -> dict[str, Any]:
     """An unsigned SNS Notification carrying *ses_event* (the SES event JSON)."""
     message: dict[str, Any] = {

@@ -45,6 +45,7 @@ class SnsCertificates:
         self.timeout = timeout
         self.max_entries = max_entries
         self._client = client
+        self._owns_client = client is None
         self._cache: OrderedDict[str, x509.Certificate] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -63,6 +64,14 @@ class SnsCertificates:
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
         return certificate
+
+    def close(self) -> None:
+        """Close the HTTP client this object made (an injected one is left open)."""
+        with self._lock:
+            client, self._client = self._client, None
+            owned, self._owns_client = self._owns_client, True
+        if client is not None and owned:
+            client.close()
 
     def _http(self) -> httpx.Client:
         if self._client is None:

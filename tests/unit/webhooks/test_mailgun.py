@@ -91,7 +91,9 @@ def test_an_uppercase_hex_signature_is_accepted() -> None:
     signature = mailgun_signature(TOKEN)
     signature["signature"] = signature["signature"].upper()
 
-    mailgun.verify({}, json.dumps({"signature": signature, "event-data": FAILED}).encode(), CONFIG, NOW)
+    mailgun.verify(
+        {}, json.dumps({"signature": signature, "event-data": FAILED}).encode(), CONFIG, NOW
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,7 +124,9 @@ def test_an_integer_timestamp_is_read() -> None:
     """A timestamp sent as a JSON number verifies too."""
     signature: dict[str, Any] = {**mailgun_signature(TOKEN), "timestamp": NOW_TS}
 
-    mailgun.verify({}, json.dumps({"signature": signature, "event-data": FAILED}).encode(), CONFIG, NOW)
+    mailgun.verify(
+        {}, json.dumps({"signature": signature, "event-data": FAILED}).encode(), CONFIG, NOW
+    )
 
 
 @pytest.mark.parametrize(
@@ -146,7 +150,8 @@ def test_a_permanent_failure_is_a_hard_bounce() -> None:
     """failed + permanent + reason bounce -> bounced/hard; the token is the event id."""
     (event,) = mailgun.parse(BODY)
 
-    assert event.kind == "bounced" and event.bounce == "hard"
+    assert event.kind == "bounced"
+    assert event.bounce == "hard"
     assert event.recipient == "alice@example.com"
     assert event.provider_message_id == "<20130503192659.13651.20287@sandbox.mailgun.org>"
     assert event.message_id == "<20260302.abc@app.example.com>"
@@ -187,7 +192,12 @@ def test_stored_events_are_skipped() -> None:
 
 @pytest.mark.parametrize(
     "event_data",
-    [None, [], {"event": "delivered"}, {"event": "delivered", "recipient": "a@b.c", "timestamp": "x"}],
+    [
+        None,
+        [],
+        {"event": "delivered"},
+        {"event": "delivered", "recipient": "a@b.c", "timestamp": "x"},
+    ],
 )
 def test_malformed_event_data_raises_the_payload_error(event_data: object) -> None:
     """No event-data, no recipient, a bad timestamp: WebhookPayloadError."""

@@ -38,7 +38,9 @@ BOUNCE: dict[str, Any] = {
     "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
     "Metadata": {"a_key": "a_value", "message_id": "<20260302.abc@app.example.com>"},
     "ServerID": 23,
-    "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
+    "Description": (
+        "The server was unable to deliver your message (ex: unknown user, mailbox not found)."
+    ),
     "Details": "Test bounce details",
     "Email": "john@example.com",
     "From": "sender@example.com",
@@ -73,7 +75,12 @@ OPEN = {
     "Tag": "welcome-email",
     "Recipient": "john@example.com",
 }
-CLICK = {**OPEN, "RecordType": "Click", "OriginalLink": "https://example.com", "ClickLocation": "HTML"}
+CLICK = {
+    **OPEN,
+    "RecordType": "Click",
+    "OriginalLink": "https://example.com",
+    "ClickLocation": "HTML",
+}
 SPAM = {
     **BOUNCE,
     "RecordType": "SpamComplaint",
@@ -175,7 +182,9 @@ def test_bounce_types(bounce_type: str, kind: str, bounce: str | None) -> None:
     assert (event.kind, event.bounce) == (kind, bounce)
 
 
-@pytest.mark.parametrize("bounce_type", ["AutoResponder", "AddressChange", "Subscribe", "OpenRelayTest"])
+@pytest.mark.parametrize(
+    "bounce_type", ["AutoResponder", "AddressChange", "Subscribe", "OpenRelayTest"]
+)
 def test_bounce_types_outside_the_vocabulary_are_skipped(bounce_type: str) -> None:
     """Auto-replies and the like are not delivery events."""
     assert postmark.parse(body({**BOUNCE, "Type": bounce_type})) == ()
@@ -184,11 +193,31 @@ def test_bounce_types_outside_the_vocabulary_are_skipped(bounce_type: str) -> No
 @pytest.mark.parametrize(
     ("event", "kind", "recipient", "when"),
     [
-        (DELIVERY, "delivered", "john@example.com", dt.datetime(2021, 2, 21, 16, 34, 52, tzinfo=dt.UTC)),
+        (
+            DELIVERY,
+            "delivered",
+            "john@example.com",
+            dt.datetime(2021, 2, 21, 16, 34, 52, tzinfo=dt.UTC),
+        ),
         (OPEN, "opened", "john@example.com", dt.datetime(2019, 11, 5, 16, 33, 54, 907025, dt.UTC)),
-        (CLICK, "clicked", "john@example.com", dt.datetime(2019, 11, 5, 16, 33, 54, 907025, dt.UTC)),
-        (SPAM, "complained", "john@example.com", dt.datetime(2019, 11, 5, 16, 33, 54, 907025, dt.UTC)),
-        (SUBSCRIPTION, "unsubscribed", "bounced-address@wildbit.com", dt.datetime(2020, 2, 1, 10, 53, 34, 416071, dt.UTC)),
+        (
+            CLICK,
+            "clicked",
+            "john@example.com",
+            dt.datetime(2019, 11, 5, 16, 33, 54, 907025, dt.UTC),
+        ),
+        (
+            SPAM,
+            "complained",
+            "john@example.com",
+            dt.datetime(2019, 11, 5, 16, 33, 54, 907025, dt.UTC),
+        ),
+        (
+            SUBSCRIPTION,
+            "unsubscribed",
+            "bounced-address@wildbit.com",
+            dt.datetime(2020, 2, 1, 10, 53, 34, 416071, dt.UTC),
+        ),
     ],
     ids=["delivery", "open", "click", "spam", "subscription"],
 )
@@ -222,7 +251,13 @@ def test_a_reactivation_gives_no_event() -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [b"nope", b"[]", b"{}", body({**DELIVERY, "Recipient": None}), body({**DELIVERY, "DeliveredAt": "yesterday"})],
+    [
+        b"nope",
+        b"[]",
+        b"{}",
+        body({**DELIVERY, "Recipient": None}),
+        body({**DELIVERY, "DeliveredAt": "yesterday"}),
+    ],
 )
 def test_malformed_payloads_raise_the_payload_error(payload: bytes) -> None:
     """Not JSON, no RecordType, no recipient, an unreadable time: WebhookPayloadError."""

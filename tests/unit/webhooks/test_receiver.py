@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from proper_mail.errors import ConfigError, StoreUnavailable, WebhookPayloadError, WebhookVerificationError
+from proper_mail.errors import (
+    ConfigError,
+    StoreUnavailable,
+    WebhookPayloadError,
+    WebhookVerificationError,
+)
 from proper_mail.webhooks import (
     DeliveryEvent,
     MailgunConfig,
@@ -47,7 +52,11 @@ def config(**changes: Any) -> WebhookConfig:
         "resend": ResendConfig(secret=RESEND_SECRET),
         "sendgrid": SendGridConfig(public_key=sendgrid_public_key()),
         "mailgun": MailgunConfig(signing_key=MAILGUN_KEY),
-        "ses": SesConfig(topic_arns=[TOPIC_ARN], certificate_for=lambda url: sns_signer().certificate, confirm=None),
+        "ses": SesConfig(
+            topic_arns=[TOPIC_ARN],
+            certificate_for=lambda url: sns_signer().certificate,
+            confirm=None,
+        ),
         "dedupe": MemoryDedupeStore(),
         "suppressions": MemorySuppressionStore(lambda: NOW),
     }
@@ -61,11 +70,22 @@ def test_verify_and_parse_each_provider() -> None:
         "resend": (svix_headers(BOUNCED_BODY), BOUNCED_BODY),
         "sendgrid": (sendgrid_headers(BATCH_BODY), BATCH_BODY),
         "ses": ({}, sns_body(ses_message)),
-        "postmark": (basic_auth("pm", "pw"), json.dumps({"RecordType": "Delivery", "Recipient": "a@b.co", "DeliveredAt": "2026-03-02T09:00:00Z"}).encode()),
+        "postmark": (
+            basic_auth("pm", "pw"),
+            json.dumps(
+                {
+                    "RecordType": "Delivery",
+                    "Recipient": "a@b.co",
+                    "DeliveredAt": "2026-03-02T09:00:00Z",
+                }
+            ).encode(),
+        ),
     }
     cfg = config()
 
-    counts = {p: len(verify_and_parse(p, h, b, config=cfg, now=NOW)) for p, (h, b) in requests.items()}
+    counts = {
+        p: len(verify_and_parse(p, h, b, config=cfg, now=NOW)) for p, (h, b) in requests.items()
+    }
 
     assert counts == {"resend": 1, "sendgrid": 6, "ses": 1, "postmark": 1}
 
@@ -152,7 +172,9 @@ def test_a_bounce_suppresses_the_recipient() -> None:
         assert cfg.suppressions is not None
         order.append(cfg.suppressions.is_suppressed(event.recipient or ""))
 
-    receive("resend", svix_headers(BOUNCED_BODY), BOUNCED_BODY, config=cfg, on_event=on_event, now=NOW)
+    receive(
+        "resend", svix_headers(BOUNCED_BODY), BOUNCED_BODY, config=cfg, on_event=on_event, now=NOW
+    )
 
     assert order == ["hard-bounce"]
 
@@ -172,7 +194,11 @@ def test_a_failing_handler_is_500_and_its_events_are_retried() -> None:
     retried = receive("sendgrid", headers, BATCH_BODY, config=cfg, on_event=flaky, now=NOW)
 
     assert failed.status == 500
-    assert json.loads(failed.body) == {"error": "the event handler failed", "events": 2, "unprocessed": 4}
+    assert json.loads(failed.body) == {
+        "error": "the event handler failed",
+        "events": 2,
+        "unprocessed": 4,
+    }
     assert (retried.status, json.loads(retried.body)) == (200, {"events": 4, "duplicates": 2})
     assert calls[3] == calls[2]  # the failed event again, then the rest
 
@@ -189,9 +215,16 @@ class DownStore:
 
 def test_a_store_outage_is_503() -> None:
     """The dedupe store down: 503 with Retry-After, nothing processed."""
-    reply = receive("resend", svix_headers(BOUNCED_BODY), BOUNCED_BODY, config=config(dedupe=DownStore()), now=NOW)
+    reply = receive(
+        "resend",
+        svix_headers(BOUNCED_BODY),
+        BOUNCED_BODY,
+        config=config(dedupe=DownStore()),
+        now=NOW,
+    )
 
-    assert reply.status == 503 and ("Retry-After", "30") in reply.headers
+    assert reply.status == 503
+    assert ("Retry-After", "30") in reply.headers
 
 
 def test_the_dedupe_ttl_must_cover_the_windows() -> None:

@@ -67,7 +67,10 @@ def test_svix_documented_test_vector_verifies() -> None:
         ({**SVIX_HEADERS, "svix-timestamp": "1614265331"}, SVIX_BODY),
         (SVIX_HEADERS, b'{"test": 2432232315}'),
         (SVIX_HEADERS, SVIX_BODY + b" "),
-        ({**SVIX_HEADERS, "svix-signature": "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="}, SVIX_BODY),
+        (
+            {**SVIX_HEADERS, "svix-signature": "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="},
+            SVIX_BODY,
+        ),
     ],
     ids=["id", "timestamp", "body", "trailing-space", "version"],
 )
@@ -79,7 +82,10 @@ def test_svix_vector_tampered_in_any_part_is_refused(headers: dict[str, str], bo
 
 def test_one_matching_signature_among_several_is_enough() -> None:
     """During a secret rotation the header lists several signatures, space-separated."""
-    headers = {**SVIX_HEADERS, "svix-signature": "v1,bm9wZQ== v1a,xyz " + SVIX_HEADERS["svix-signature"]}
+    headers = {
+        **SVIX_HEADERS,
+        "svix-signature": "v1,bm9wZQ== v1a,xyz " + SVIX_HEADERS["svix-signature"],
+    }
 
     resend.verify(headers, SVIX_BODY, ResendConfig(secret=SVIX_SECRET), SVIX_NOW)
 
@@ -144,7 +150,8 @@ def test_a_bad_secret_is_a_config_error(secret: object) -> None:
 
 def test_the_secret_is_not_in_the_repr() -> None:
     """repr(config) shows no key material."""
-    assert "proper_mail" not in repr(CONFIG) and "whsec" not in repr(CONFIG)
+    assert "proper_mail" not in repr(CONFIG)
+    assert "whsec" not in repr(CONFIG)
     assert "secret" not in repr(CONFIG)
 
 
@@ -152,13 +159,15 @@ def test_a_permanent_bounce_is_a_hard_bounce_with_our_message_id() -> None:
     """email.bounced (Permanent) -> bounced/hard, recipient, Resend's id, our Message-ID."""
     (event,) = resend.parse(BOUNCED_BODY, svix_id="msg_1")
 
-    assert event.kind == "bounced" and event.bounce == "hard"
+    assert event.kind == "bounced"
+    assert event.bounce == "hard"
     assert event.provider == "resend"
     assert event.recipient == "delivered@resend.dev"
     assert event.provider_message_id == "56761188-7520-42d8-8898-ff6fc54ce618"
     assert event.message_id == "<20260302.abc@app.example.com>"
     assert event.timestamp == dt.datetime(2024, 11, 22, 23, 41, 12, 126000, dt.UTC)
-    assert event.reason is not None and event.reason.startswith("The recipient's email")
+    assert event.reason is not None
+    assert event.reason.startswith("The recipient's email")
     assert event.event_id == "resend:msg_1"
     assert json.loads(event.raw) == BOUNCED
 
@@ -194,7 +203,8 @@ def test_event_types_map_to_kinds(event_type: str, kind: str) -> None:
 
     (event,) = resend.parse(body)
 
-    assert event.kind == kind and event.bounce is None
+    assert event.kind == kind
+    assert event.bounce is None
 
 
 @pytest.mark.parametrize("event_type", ["contact.created", "domain.updated", "email.received"])
@@ -223,7 +233,14 @@ def test_without_svix_id_the_event_id_is_built_from_the_payload() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"not json", b"[]", b'{"type": 3}', b'{"type": "email.sent"}', b'{"type": "email.sent", "data": {}}'],
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"type": 3}',
+        b'{"type": "email.sent"}',
+        b'{"type": "email.sent", "data": {}}',
+    ],
 )
 def test_malformed_payloads_raise_the_payload_error(body: bytes) -> None:
     """Not JSON, not an object, no type, no data, no created_at: WebhookPayloadError."""

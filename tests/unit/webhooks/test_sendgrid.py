@@ -28,7 +28,8 @@ SG_PUBLIC_KEY = (
     "gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
 )
 SG_SIGNATURE = (
-    "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM="
+    "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+"
+    "uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM="
 )
 SG_TIMESTAMP = "1600112502"
 SG_EVENT = {
@@ -90,9 +91,24 @@ BATCH = [
         "sg_event_id": "blocked-1",
         "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.000000000000000000000",
     },
-    {"email": "example@test.com", "timestamp": 1513299569, "event": "spamreport", "sg_event_id": "sp-1"},
-    {"email": "example@test.com", "timestamp": 1513299569, "event": "unsubscribe", "sg_event_id": "un-1"},
-    {"email": "example@test.com", "timestamp": 1513299569, "event": "group_resubscribe", "sg_event_id": "re-1"},
+    {
+        "email": "example@test.com",
+        "timestamp": 1513299569,
+        "event": "spamreport",
+        "sg_event_id": "sp-1",
+    },
+    {
+        "email": "example@test.com",
+        "timestamp": 1513299569,
+        "event": "unsubscribe",
+        "sg_event_id": "un-1",
+    },
+    {
+        "email": "example@test.com",
+        "timestamp": 1513299569,
+        "event": "group_resubscribe",
+        "sg_event_id": "re-1",
+    },
 ]
 BATCH_BODY = json.dumps(BATCH).encode()
 
@@ -147,7 +163,9 @@ def test_a_pem_key_is_accepted() -> None:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
-    sendgrid.verify(sendgrid_headers(BATCH_BODY), BATCH_BODY, SendGridConfig(public_key=pem.decode()), NOW)
+    sendgrid.verify(
+        sendgrid_headers(BATCH_BODY), BATCH_BODY, SendGridConfig(public_key=pem.decode()), NOW
+    )
 
 
 @pytest.mark.parametrize("skew", [301, -400])
@@ -159,7 +177,9 @@ def test_a_stale_timestamp_is_refused(skew: int) -> None:
         sendgrid.verify(headers, BATCH_BODY, CONFIG, NOW)
 
 
-@pytest.mark.parametrize("missing", ["X-Twilio-Email-Event-Webhook-Signature", "X-Twilio-Email-Event-Webhook-Timestamp"])
+@pytest.mark.parametrize(
+    "missing", ["X-Twilio-Email-Event-Webhook-Signature", "X-Twilio-Email-Event-Webhook-Timestamp"]
+)
 def test_a_missing_header_is_refused(missing: str) -> None:
     """Both headers are required."""
     headers = sendgrid_headers(BATCH_BODY)
@@ -169,7 +189,9 @@ def test_a_missing_header_is_refused(missing: str) -> None:
         sendgrid.verify(headers, BATCH_BODY, CONFIG, NOW)
 
 
-@pytest.mark.parametrize("signature", ["%%%", "AAAA", base64.b64encode(b"\x30\x02\x02\x00").decode()])
+@pytest.mark.parametrize(
+    "signature", ["%%%", "AAAA", base64.b64encode(b"\x30\x02\x02\x00").decode()]
+)
 def test_a_malformed_signature_is_refused(signature: str) -> None:
     """Not base64, not DER: refused, not crashed."""
     headers = {**sendgrid_headers(BATCH_BODY), "X-Twilio-Email-Event-Webhook-Signature": signature}
@@ -190,8 +212,10 @@ def test_a_bad_public_key_is_a_config_error(key: object) -> None:
 
 def test_a_key_on_another_curve_is_a_config_error() -> None:
     """SendGrid signs with P-256 only."""
-    der = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    der = (
+        ec.generate_private_key(ec.SECP384R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
 
     with pytest.raises(ConfigError, match="P-256"):

@@ -126,8 +126,15 @@ def test_a_signed_notification_verifies(version: str, subject: str | None) -> No
 
 
 def test_the_string_to_sign_follows_the_documented_order() -> None:
-    """Notification: Message, MessageId, Subject, Timestamp, TopicArn, Type, each name\\nvalue\\n."""
-    message = {"Type": "Notification", "MessageId": "m", "Message": "hi", "Timestamp": "t", "TopicArn": "a", "Subject": "s"}
+    """Notification: Message, MessageId, Subject, Timestamp, TopicArn, Type (name, value lines)."""
+    message = {
+        "Type": "Notification",
+        "MessageId": "m",
+        "Message": "hi",
+        "Timestamp": "t",
+        "TopicArn": "a",
+        "Subject": "s",
+    }
 
     assert ses.string_to_sign(message) == (
         b"Message\nhi\nMessageId\nm\nSubject\ns\nTimestamp\nt\nTopicArn\na\nType\nNotification\n"
@@ -137,8 +144,13 @@ def test_the_string_to_sign_follows_the_documented_order() -> None:
 def test_the_confirmation_string_to_sign_has_its_own_fields() -> None:
     """Confirmations sign Message, MessageId, SubscribeURL, Timestamp, Token, TopicArn, Type."""
     message = {
-        "Type": "SubscriptionConfirmation", "MessageId": "m", "Message": "hi", "SubscribeURL": "u",
-        "Timestamp": "t", "Token": "k", "TopicArn": "a",
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "m",
+        "Message": "hi",
+        "SubscribeURL": "u",
+        "Timestamp": "t",
+        "Token": "k",
+        "TopicArn": "a",
     }
 
     assert ses.string_to_sign(message) == (
@@ -244,7 +256,9 @@ def _other_certificate() -> x509.Certificate:
 
 def test_an_expired_certificate_is_refused() -> None:
     """The signing certificate must be valid at `now`."""
-    expired = SnsSigner.make(not_before=NOW - dt.timedelta(days=400), not_after=NOW - dt.timedelta(days=1))
+    expired = SnsSigner.make(
+        not_before=NOW - dt.timedelta(days=400), not_after=NOW - dt.timedelta(days=1)
+    )
     message = expired.sign(sns_notification(BOUNCE))
 
     with pytest.raises(WebhookVerificationError, match="not valid now"):
@@ -283,7 +297,12 @@ def test_the_type_header_must_agree_with_the_body() -> None:
     message = signed(sns_notification(BOUNCE))
 
     with pytest.raises(WebhookVerificationError, match="differs"):
-        ses.verify({"x-amz-sns-message-type": "SubscriptionConfirmation"}, sns_body(message), config_for(), NOW)
+        ses.verify(
+            {"x-amz-sns-message-type": "SubscriptionConfirmation"},
+            sns_body(message),
+            config_for(),
+            NOW,
+        )
 
 
 @pytest.mark.parametrize("body", [b"", b"raw ses event", b"[]"])
@@ -305,7 +324,10 @@ CONFIRMATION = {
     "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
     "Token": "2336412f37fb687f5d51e6e2425c464de12884",
     "TopicArn": TOPIC_ARN,
-    "Message": f"You have chosen to subscribe to the topic {TOPIC_ARN}.\nTo confirm the subscription, visit the SubscribeURL included in this message.",
+    "Message": (
+        f"You have chosen to subscribe to the topic {TOPIC_ARN}.\n"
+        "To confirm the subscription, visit the SubscribeURL included in this message."
+    ),
     "SubscribeURL": (
         "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription"
         f"&TopicArn={TOPIC_ARN}&Token=2336412f37fb687f5d51e6e2425c464de12884"
@@ -329,7 +351,9 @@ def test_a_verified_confirmation_is_confirmed_through_the_injected_function() ->
 
 def test_a_subscribe_url_off_the_pin_is_not_fetched() -> None:
     """A SubscribeURL on another host is refused, even in a signed confirmation."""
-    message = signed({**CONFIRMATION, "SubscribeURL": "https://evil.example/?Action=ConfirmSubscription"})
+    message = signed(
+        {**CONFIRMATION, "SubscribeURL": "https://evil.example/?Action=ConfirmSubscription"}
+    )
     config = config_for()
 
     with pytest.raises(WebhookVerificationError, match="SubscribeURL is not an Amazon SNS URL"):
@@ -363,7 +387,9 @@ def test_a_permanent_bounce() -> None:
 
     assert (event.kind, event.bounce) == ("bounced", "hard")
     assert event.recipient == "recipient@example.com"
-    assert event.provider_message_id == "EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000"
+    assert (
+        event.provider_message_id == "EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000"
+    )
     assert event.message_id == "<20260302.abc@app.example.com>"
     assert event.reason == "smtp; 550 5.1.1 user unknown"
     assert event.timestamp == dt.datetime(2017, 8, 5, 0, 41, 2, 669000, dt.UTC)
@@ -396,21 +422,96 @@ def test_identity_notifications_use_notification_type() -> None:
     assert parsed.kind == "bounced"
 
 
-@pytest.mark.parametrize(
-    ("event_type", "detail", "kind", "recipients"),
-    [
-        ("Complaint", {"complaint": {"complainedRecipients": [{"emailAddress": "recipient@example.com"}], "timestamp": "2017-08-05T00:41:02.669Z", "complaintFeedbackType": "abuse"}}, "complained", ["recipient@example.com"]),
-        ("Delivery", {"delivery": {"timestamp": "2016-10-19T23:21:04.133Z", "recipients": ["recipient@example.com"], "smtpResponse": "250 2.6.0 Message received"}}, "delivered", ["recipient@example.com"]),
-        ("DeliveryDelay", {"deliveryDelay": {"timestamp": "2020-06-16T00:15:40.641Z", "delayType": "TransientCommunicationFailure", "delayedRecipients": [{"emailAddress": "recipient@example.com", "status": "4.4.1"}]}}, "deferred", ["recipient@example.com"]),
-        ("Send", {"send": {}}, "sent", ["recipient@example.com"]),
-        ("Reject", {"reject": {"reason": "Bad content"}}, "rejected", ["recipient@example.com"]),
-        ("Rendering Failure", {"failure": {"errorMessage": "Attribute 'name' is not present", "templateName": "T"}}, "rejected", ["recipient@example.com"]),
-        ("Open", {"open": {"ipAddress": "192.0.2.1", "timestamp": "2017-08-09T22:00:19.652Z", "userAgent": "Mozilla"}}, "opened", ["recipient@example.com"]),
-        ("Click", {"click": {"ipAddress": "192.0.2.1", "link": "http://docs.aws.amazon.com/ses/latest/DeveloperGuide/send-email-smtp.html", "timestamp": "2017-08-09T23:51:25.570Z"}}, "clicked", ["recipient@example.com"]),
-        ("Subscription", {"subscription": {"contactList": "SystemMonitor", "timestamp": "2022-01-12T01:00:17.910Z", "source": "UnsubscribeHeader", "newTopicPreferences": {"unsubscribeAll": True}}}, "unsubscribed", ["recipient@example.com"]),
-    ],
-)
-def test_event_types(event_type: str, detail: dict[str, Any], kind: str, recipients: list[str]) -> None:
+# One documented record of each other SES event type: (type, detail, kind, recipients).
+EVENT_DETAILS: list[tuple[str, dict[str, Any], str, list[str]]] = [
+    (
+        "Complaint",
+        {
+            "complaint": {
+                "complainedRecipients": [{"emailAddress": "recipient@example.com"}],
+                "timestamp": "2017-08-05T00:41:02.669Z",
+                "complaintFeedbackType": "abuse",
+            }
+        },
+        "complained",
+        ["recipient@example.com"],
+    ),
+    (
+        "Delivery",
+        {
+            "delivery": {
+                "timestamp": "2016-10-19T23:21:04.133Z",
+                "recipients": ["recipient@example.com"],
+                "smtpResponse": "250 2.6.0 Message received",
+            }
+        },
+        "delivered",
+        ["recipient@example.com"],
+    ),
+    (
+        "DeliveryDelay",
+        {
+            "deliveryDelay": {
+                "timestamp": "2020-06-16T00:15:40.641Z",
+                "delayType": "TransientCommunicationFailure",
+                "delayedRecipients": [{"emailAddress": "recipient@example.com", "status": "4.4.1"}],
+            }
+        },
+        "deferred",
+        ["recipient@example.com"],
+    ),
+    ("Send", {"send": {}}, "sent", ["recipient@example.com"]),
+    ("Reject", {"reject": {"reason": "Bad content"}}, "rejected", ["recipient@example.com"]),
+    (
+        "Rendering Failure",
+        {"failure": {"errorMessage": "Attribute 'name' is not present", "templateName": "T"}},
+        "rejected",
+        ["recipient@example.com"],
+    ),
+    (
+        "Open",
+        {
+            "open": {
+                "ipAddress": "192.0.2.1",
+                "timestamp": "2017-08-09T22:00:19.652Z",
+                "userAgent": "Mozilla",
+            }
+        },
+        "opened",
+        ["recipient@example.com"],
+    ),
+    (
+        "Click",
+        {
+            "click": {
+                "ipAddress": "192.0.2.1",
+                "link": "http://docs.aws.amazon.com/ses/latest/DeveloperGuide/send-email-smtp.html",
+                "timestamp": "2017-08-09T23:51:25.570Z",
+            }
+        },
+        "clicked",
+        ["recipient@example.com"],
+    ),
+    (
+        "Subscription",
+        {
+            "subscription": {
+                "contactList": "SystemMonitor",
+                "timestamp": "2022-01-12T01:00:17.910Z",
+                "source": "UnsubscribeHeader",
+                "newTopicPreferences": {"unsubscribeAll": True},
+            }
+        },
+        "unsubscribed",
+        ["recipient@example.com"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("event_type", "detail", "kind", "recipients"), EVENT_DETAILS)
+def test_event_types(
+    event_type: str, detail: dict[str, Any], kind: str, recipients: list[str]
+) -> None:
     """Each documented SES event type has its kind and recipients."""
     event = {"eventType": event_type, "mail": BOUNCE["mail"], **detail}
 
@@ -426,7 +527,8 @@ def test_an_open_of_a_message_to_several_names_no_recipient() -> None:
 
     (parsed,) = parse_one(event)
 
-    assert parsed.recipient is None and parsed.event_id.endswith(":*")
+    assert parsed.recipient is None
+    assert parsed.event_id.endswith(":*")
 
 
 @pytest.mark.parametrize(
@@ -434,8 +536,23 @@ def test_an_open_of_a_message_to_several_names_no_recipient() -> None:
     [
         ses.SETUP_MESSAGE,
         {"eventType": "Received", "mail": BOUNCE["mail"]},
-        {"eventType": "Complaint", "mail": BOUNCE["mail"], "complaint": {"complainedRecipients": [], "timestamp": "2017-08-05T00:41:02.669Z", "complaintFeedbackType": "not-spam"}},
-        {"eventType": "Subscription", "mail": BOUNCE["mail"], "subscription": {"timestamp": "2022-01-12T01:00:17.910Z", "newTopicPreferences": {"unsubscribeAll": False}}},
+        {
+            "eventType": "Complaint",
+            "mail": BOUNCE["mail"],
+            "complaint": {
+                "complainedRecipients": [],
+                "timestamp": "2017-08-05T00:41:02.669Z",
+                "complaintFeedbackType": "not-spam",
+            },
+        },
+        {
+            "eventType": "Subscription",
+            "mail": BOUNCE["mail"],
+            "subscription": {
+                "timestamp": "2022-01-12T01:00:17.910Z",
+                "newTopicPreferences": {"unsubscribeAll": False},
+            },
+        },
     ],
     ids=["setup", "inbound", "not-spam", "topic-change"],
 )
@@ -450,8 +567,16 @@ def test_messages_that_are_not_delivery_events_give_none(ses_event: dict[str, An
         "not json",
         {"eventType": "Bounce"},
         {"eventType": "Bounce", "mail": {}, "bounce": {"timestamp": "2017-08-05T00:41:02.669Z"}},
-        {"eventType": "Bounce", "mail": {}, "bounce": {"bouncedRecipients": [{}], "timestamp": "2017-08-05T00:41:02.669Z"}},
-        {"eventType": "Delivery", "mail": {}, "delivery": {"recipients": ["a@b.c"], "timestamp": 5}},
+        {
+            "eventType": "Bounce",
+            "mail": {},
+            "bounce": {"bouncedRecipients": [{}], "timestamp": "2017-08-05T00:41:02.669Z"},
+        },
+        {
+            "eventType": "Delivery",
+            "mail": {},
+            "delivery": {"recipients": ["a@b.c"], "timestamp": 5},
+        },
     ],
 )
 def test_malformed_ses_events_raise_the_payload_error(ses_event: dict[str, Any] | str) -> None:

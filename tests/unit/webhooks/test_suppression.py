@@ -16,6 +16,7 @@ from proper_mail.webhooks import (
     normalize_address,
     record_event,
 )
+from proper_mail.webhooks.events import EventKind
 from proper_mail.webhooks.suppression import Decision, Suppression
 from tests.webhook_signing import NOW
 
@@ -78,8 +79,10 @@ def test_permanent_suppressions(event: DeliveryEvent, reason: str) -> None:
     assert apply_event(event, (), now=NOW) == Decision("suppress", "bob@example.com", reason, None)
 
 
-@pytest.mark.parametrize("kind", ["delivered", "deferred", "opened", "clicked", "rejected", "sent", "queued"])
-def test_other_events_do_not_suppress(kind: str) -> None:
+@pytest.mark.parametrize(
+    "kind", ["delivered", "deferred", "opened", "clicked", "rejected", "sent", "queued"]
+)
+def test_other_events_do_not_suppress(kind: EventKind) -> None:
     """Nothing else suppresses."""
     event = attrs.evolve(HARD, kind=kind, bounce=None)
 
@@ -107,7 +110,9 @@ def test_soft_bounces_outside_the_window_do_not_count() -> None:
 def test_the_policy_is_configurable() -> None:
     """Limit, window and TTL come from the policy."""
     policy = SuppressionPolicy(
-        soft_bounce_limit=1, soft_bounce_window=dt.timedelta(hours=1), soft_bounce_ttl=dt.timedelta(hours=2)
+        soft_bounce_limit=1,
+        soft_bounce_window=dt.timedelta(hours=1),
+        soft_bounce_ttl=dt.timedelta(hours=2),
     )
 
     decision = apply_event(SOFT, (NOW,), now=NOW, policy=policy)
@@ -128,7 +133,9 @@ def test_record_event_suppresses_a_hard_bounce() -> None:
     record_event(store, HARD, NOW)
 
     assert store.is_suppressed("bob@example.com") == "hard-bounce"
-    assert store.suppressed(["BOB@example.com", "Bob <bob@EXAMPLE.com>", "ann@example.com", "junk"]) == {
+    assert store.suppressed(
+        ["BOB@example.com", "Bob <bob@EXAMPLE.com>", "ann@example.com", "junk"]
+    ) == {
         "BOB@example.com": "hard-bounce",
         "Bob <bob@EXAMPLE.com>": "hard-bounce",
     }
