@@ -15,10 +15,15 @@
     │   ├── TransientDeliveryError   retry later
     │   │   ├── LedgerUnavailable    the idempotency ledger (Redis) failed
     │   │   ├── QueueUnavailable     the broker could not take the message
-    │   │   └── MessageInFlight      another worker is sending this message right now
+    │   │   ├── MessageInFlight      another worker is sending this message right now
+    │   │   └── StoreUnavailable     the suppression list or webhook dedupe store failed
     │   └── PermanentDeliveryError   do not retry
     │       └── MessageTooLarge      refused for its size (SIZE, a 552, a provider's limit)
-    └── SerializationError           a queued payload cannot be loaded (never retried)
+    ├── SerializationError           a queued payload cannot be loaded (never retried)
+    └── WebhookError                 a delivery-event webhook request was refused
+        ├── WebhookVerificationError not proven to come from the provider (4xx)
+        │   └── WebhookUnavailable   could not be verified now: the SNS certificate (503)
+        └── WebhookPayloadError      verified, but not an event payload we can read (400)
 
 Every error pickles cleanly (Dramatiq stores them) because its constructor arguments are
 exactly its ``args`` (keyword arguments are kept through ``__reduce__``). Messages name
@@ -48,9 +53,14 @@ __all__ = [
     "QueueUnavailable",
     "RateLimited",
     "SerializationError",
+    "StoreUnavailable",
     "TemplateError",
     "TransientDeliveryError",
     "UnsupportedFeature",
+    "WebhookError",
+    "WebhookPayloadError",
+    "WebhookUnavailable",
+    "WebhookVerificationError",
 ]
 
 _MAX_SHOWN = 120
@@ -228,6 +238,11 @@ class MessageInFlight(TransientDeliveryError):
     now: this copy waits for the outcome instead of sending a second one."""
 
 
+class StoreUnavailable(TransientDeliveryError):
+    """The suppression list or the webhook dedupe store (Redis) could not be read or
+    written: retrying later may succeed."""
+
+
 class RateLimited(TransientDeliveryError):
     """Sending now would break the mailer's rate limit (``rate_limit`` in MAILERS, or
     the provider's own 429): retry after ``retry_after`` seconds."""
@@ -235,3 +250,37 @@ class RateLimited(TransientDeliveryError):
 
 class SerializationError(ProperMailError):
     """A queued payload cannot be loaded; it is reported, never retried."""
+
+
+class WebhookError(ProperMailError):
+    """A webhook request from a provider was refused; the receiver answers 4xx.
+
+    Attributes:
+        provider: the provider the request claimed to come from (``"resend"``).
+        reason: what is wrong, in words; never a secret, a signature or a key.
+    """
+
+    def __init__(self, provider: str, reason: str) -> None:
+        super().__init__(provider, reason)
+        self.provider = provider
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.provider} webhook: {self.reason}"
+
+
+class WebhookVerificationError(WebhookError):
+    """The request is not proven to come from the provider: a missing or wrong
+    signature or credential, a timestamp outside the window, a certificate URL or
+    topic that is not allowed. Nothing in it was read as an event."""
+
+
+class WebhookUnavailable(WebhookVerificationError):
+    """The request could not be verified right now (the SNS signing certificate could
+    not be fetched, the subscription could not be confirmed): answered 503 so the
+    provider retries later."""
+
+
+class WebhookPayloadError(WebhookError, ValueError):
+    """The request is verified (or needs no signature) but its body is not an event
+    payload of that provider: not JSON, a missing or mistyped field."""

@@ -125,3 +125,18 @@ def test_the_clock_scan_sees_calls(tmp_path: Path) -> None:
     module.write_text("import datetime as dt\nx = dt.datetime.now()\ny = time_ns()\n")
 
     assert [name for _, name in calls_of(module)] == ["now", "time_ns"]
+
+
+def test_webhooks_never_import_tasks_or_the_composition_root() -> None:
+    """webhooks/ stands beside adapters/: it imports core, errors and adapters.http
+    (Secret), never tasks/, mail, message or cli (the lead's send path imports it, not
+    the other way round)."""
+    offenders = [
+        f"{path.name}: {'.' * level}{module}"
+        for path in sorted((PACKAGE / "webhooks").rglob("*.py"))
+        for level, module in imports_of(path)
+        if (level == 2 and module.split(".")[0] in {"tasks", "mail", "message", "cli", "app"})
+        or (level == 0 and module.startswith("proper_mail"))
+    ]
+
+    assert offenders == []
