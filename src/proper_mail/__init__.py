@@ -20,6 +20,7 @@ from .adapters.ses import SESMailer, SESOptions
 from .adapters.smtp import SMTPMailer
 from .core.addresses import Address, check_address, prep_address
 from .core.compose import defaults_from_options, layer_defaults
+from .core.hooks import Interceptor, SendHooks, Skip
 from .core.mime import envelope_of, iter_bytes, to_bytes, to_mime, wire_size
 from .core.records import (
     Alternative,
@@ -35,6 +36,7 @@ from .errors import (
     ConfigError,
     DeliveryError,
     EmailTemplateNotFound,
+    HookError,
     InvalidAddress,
     InvalidHeader,
     LedgerUnavailable,
@@ -80,8 +82,10 @@ __all__ = [
     "Envelope",
     "FailoverMailer",
     "GiveUp",
+    "HookError",
     "HttpMailer",
     "HttpRequest",
+    "Interceptor",
     "InvalidAddress",
     "InvalidHeader",
     "LedgerUnavailable",
@@ -109,9 +113,11 @@ __all__ = [
     "Secret",
     "SendGridMailer",
     "SendGridOptions",
+    "SendHooks",
     "SendResult",
     "Sendable",
     "SerializationError",
+    "Skip",
     "Stamp",
     "StoreUnavailable",
     "TemplateError",

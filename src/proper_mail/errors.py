@@ -4,6 +4,7 @@
 
     ProperMailError
     ├── ConfigError                  bad MAILERS / MAILER / via=, bad settings
+    ├── HookError                    a send hook raised (the message may have been sent)
     ├── MessageError (ValueError)    the email itself is wrong
     │   ├── InvalidAddress
     │   ├── InvalidHeader            CR / LF / NUL, bad names, reserved names
@@ -41,6 +42,7 @@ __all__ = [
     "ConfigError",
     "DeliveryError",
     "EmailTemplateNotFound",
+    "HookError",
     "InvalidAddress",
     "InvalidHeader",
     "LedgerUnavailable",
@@ -83,6 +85,24 @@ class ProperMailError(Exception):
     """
 
     results: tuple[SendResult | ProperMailError, ...] = ()
+
+
+class HookError(ProperMailError):
+    """A send hook (before_send, after_send, on_failure) raised; the hook's exception is
+    the cause. ``results`` holds the SendResult when the message was sent anyway (an
+    after_send hook failed after the mailer accepted it: do not send it again).
+
+    Attributes:
+        hook: the hook's name.
+    """
+
+    def __init__(self, hook: str, detail: str) -> None:
+        super().__init__(hook, detail)
+        self.hook = hook
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.hook}: {self.detail}"
 
 
 class ConfigError(ProperMailError):

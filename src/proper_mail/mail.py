@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from email.policy import SMTPUTF8
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,13 +29,27 @@ from .adapters.jx import JxRenderer, url_helper
 from .core import compose as core_compose
 from .core.addresses import normalize_domain
 from .core.compose import defaults_from_options
+from .core.hooks import (
+    AfterSend,
+    BeforeSend,
+    Interceptor,
+    OnFailure,
+    SendHooks,
+    Skip,
+    merge_skipped,
+    run_after_send,
+    run_before_send,
+    run_on_failure,
+)
+from .core.mime import envelope_of
 from .core.records import Attachment, Defaults, Message, RecipientStatus, SendResult, Stamp
 from .core.templates import Bodies, choose_bodies, inline_css, template_paths
-from .errors import ConfigError, DeliveryError, MessageError
+from .errors import ConfigError, DeliveryError, HookError, MessageError, ProperMailError
 from .tasks.delivery import RetryPolicy
 from .tasks.queue import Queue
 from .tasks.ratelimit import Rate, parse_rate, rate_limiter_for
 from .tasks.serialization import CODEC
+from .webhooks.suppression import MemorySuppressionStore, RedisSuppressionStore, SuppressionStore
 
 __all__ = [
     "Mail",
@@ -161,6 +176,14 @@ class Mail:
         auto_reload: bool = True,
         queue: str | Any = "immediate",
         queue_options: Mapping[str, Any] | None = None,
+        before_send: Sequence[BeforeSend | str] = (),
+        after_send: Sequence[AfterSend | str] = (),
+        on_failure: Sequence[OnFailure | str] = (),
+        intercept_to: str | Sequence[str] | None = None,
+        intercept_allow: str | Sequence[str] = (),
+        intercept_force: bool = False,
+        app_env: str | None = None,
+        suppressions: SuppressionStore | str | None = None,
     ) -> None:
         if not mailers:
             raise ConfigError("MAILERS is empty: declare at least one mailer")
@@ -199,7 +222,48 @@ class Mail:
         self._clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         # Built now, at configure time: with a broker, this declares the send actor, so
         # every worker that loads the app serves it.
-        self.queue = Queue(queue, mailer_for=self.mailer_for, **_queue_options(queue_options or {}))
+        queue_kwargs = _queue_options(queue_options or {})
+        self._before_send: list[BeforeSend] = _callables("MAILER_BEFORE_SEND", before_send)
+        self._after_send: list[AfterSend] = _callables("MAILER_AFTER_SEND", after_send)
+        self._on_failure: list[OnFailure] = _callables("MAILER_ON_FAILURE", on_failure)
+        self.app_env = app_env if app_env is not None else os.getenv("APP_ENV", "dev")
+        self.interceptor = _interceptor_of(
+            intercept_to, intercept_allow, intercept_force, self.app_env
+        )
+        self.suppressions = _suppressions_of(
+            suppressions, str(queue_kwargs.get("namespace", "proper_mail"))
+        )
+        self.queue = Queue(queue, mailer_for=self.mailer_for, hooks=self.hooks, **queue_kwargs)
+
+    # -- send hooks -----------------------------------------------------------------------
+
+    def hooks(self) -> SendHooks:
+        """The hooks every send runs, in order: the app's before_send hooks, the
+        suppression check (MAILER_SUPPRESSIONS), the interceptor (MAILER_INTERCEPT_TO);
+        then after_send or on_failure."""
+        before: list[BeforeSend] = list(self._before_send)
+        if self.suppressions is not None:
+            before.append(_SkipSuppressed(self.suppressions))
+        if self.interceptor is not None:
+            before.append(self.interceptor)
+        return SendHooks(tuple(before), tuple(self._after_send), tuple(self._on_failure))
+
+    def before_send(self, hook: BeforeSend) -> BeforeSend:
+        """Register *hook* to run before every send (a decorator). It returns None, a
+        changed Message, or a ``Skip``. Workers run it too when they import the module
+        that registers it; hooks in MAILER_BEFORE_SEND always run."""
+        self._before_send.append(hook)
+        return hook
+
+    def after_send(self, hook: AfterSend) -> AfterSend:
+        """Register *hook* to run after every send with ``(message, result)``."""
+        self._after_send.append(hook)
+        return hook
+
+    def on_failure(self, hook: OnFailure) -> OnFailure:
+        """Register *hook* to run with ``(message, error)`` for every failed send."""
+        self._on_failure.append(hook)
+        return hook
 
     def _limiter_for(self, alias: str, rate: Rate) -> RateLimiter:
         """Mailer *alias*'s rate limiter: in the queue's Redis, shared by every worker
@@ -312,6 +376,14 @@ class Mail:
                 "TEMPLATES_AUTO_RELOAD",
                 values.get("APP_ENV", os.getenv("APP_ENV", "dev")) != "prod",
             ),
+            before_send=_listed(values.get("MAILER_BEFORE_SEND", ())),
+            after_send=_listed(values.get("MAILER_AFTER_SEND", ())),
+            on_failure=_listed(values.get("MAILER_ON_FAILURE", ())),
+            intercept_to=values.get("MAILER_INTERCEPT_TO"),
+            intercept_allow=values.get("MAILER_INTERCEPT_ALLOW", ()),
+            intercept_force=values.get("MAILER_INTERCEPT_FORCE", False),
+            app_env=values.get("APP_ENV"),
+            suppressions=values.get("MAILER_SUPPRESSIONS"),
             queue=values.get("QUEUE", "immediate"),
             queue_options={
                 key.removeprefix("QUEUE_").lower(): value
@@ -350,15 +422,30 @@ class Mail:
         """
         mailer = self.mailer_for(via)
         record = self.record_of(message)
+        hooks = self.hooks()
         try:
-            result = mailer.deliver(record)
+            before = run_before_send(hooks.before_send, record, mailer.policy)
+        except Exception as e:
+            self._report_failure(hooks, record, e)
+            if isinstance(e, ProperMailError):
+                raise
+            raise HookError("before_send", f"{type(e).__name__}: {e}") from e
+        if before.message is None:
+            log.info("send %s via %s: nobody left to send to", record.message_id, mailer.alias)
+            result = SendResult(record.message_id, mailer.alias, before.statuses)
+            self._after(hooks, record, result)
+            return result
+        try:
+            result = merge_skipped(mailer.deliver(before.message), before.statuses)
         except DeliveryError as e:
             log.warning(
                 "send %s via %s failed: %s", record.message_id, mailer.alias, type(e).__name__
             )
+            self._report_failure(hooks, before.message, e)
             if not mailer.fail_silently:
                 raise
-            return _failed_result(record, mailer, e)
+            return merge_skipped(_failed_result(before.message, mailer, e), before.statuses)
+        self._after(hooks, before.message, result)
         log.info(
             "sent %s via %s: %d accepted, %d refused",
             record.message_id,
@@ -369,6 +456,31 @@ class Mail:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("sent %s to %s", record.message_id, ", ".join(result.accepted))
         return result
+
+    def _after(self, hooks: SendHooks, record: Message, result: SendResult) -> None:
+        """Run the after_send hooks; the first one that raised becomes a HookError
+        carrying the result (the message WAS sent: never send it again)."""
+        errors = run_after_send(hooks.after_send, record, result)
+        for name, error in errors:
+            log.error(
+                "after_send hook %s failed for %s (the message was sent)",
+                name,
+                record.message_id,
+                exc_info=error,
+            )
+        if errors:
+            name, error = errors[0]
+            hook_error = HookError(
+                name, f"after_send failed after the message was sent: {type(error).__name__}"
+            )
+            hook_error.results = (result,)
+            raise hook_error from error
+
+    def _report_failure(self, hooks: SendHooks, record: Message, error: Exception) -> None:
+        for name, hook_error in run_on_failure(hooks.on_failure, record, error):
+            log.error(
+                "on_failure hook %s failed for %s", name, record.message_id, exc_info=hook_error
+            )
 
     def close(self) -> None:
         """Close every mailer built so far (pooled SMTP connections ...) and the queue."""
@@ -419,6 +531,89 @@ def _queue_options(options: Mapping[str, Any]) -> dict[str, Any]:
     if retry:
         result["retry"] = RetryPolicy(**retry)
     return result
+
+
+def _listed(value: Any) -> Sequence[Any]:
+    """A setting that takes one callable or a list of them."""
+    if value is None:
+        return ()
+    if callable(value) or isinstance(value, str):
+        return (value,)
+    return value  # type: ignore[no-any-return]
+
+
+def _callables(where: str, hooks: Any) -> list[Any]:
+    """The hooks of a MAILER_* hook setting: callables, or their dotted paths."""
+    if isinstance(hooks, str) or callable(hooks):
+        hooks = (hooks,)
+    if not isinstance(hooks, Sequence):
+        raise ConfigError(f"{where} must be a list of callables, not {type(hooks).__name__}")
+    result = []
+    for i, hook in enumerate(hooks):
+        if isinstance(hook, str):
+            hook = _import_callable(f"{where}[{i}]", hook)
+        if not callable(hook):
+            raise ConfigError(f"{where}[{i}] is not callable: {hook!r}")
+        result.append(hook)
+    return result
+
+
+def _interceptor_of(to: Any, allow: Any, force: Any, app_env: str) -> Interceptor | None:
+    """MAILER_INTERCEPT_TO / _ALLOW / _FORCE as an Interceptor (None when unset);
+    refused with APP_ENV=prod unless forced."""
+    if to is None or to == "" or to == ():
+        return None
+    if not isinstance(force, bool):
+        raise ConfigError(f"MAILER_INTERCEPT_FORCE must be True or False, not {force!r}")
+    if app_env == "prod" and not force:
+        raise ConfigError(
+            "MAILER_INTERCEPT_TO is set while APP_ENV is 'prod': production mail would go "
+            "to the interceptor instead of your users. Unset it, or set "
+            "MAILER_INTERCEPT_FORCE = True if this really is what you want."
+        )
+    try:
+        return Interceptor.of(to, allow)
+    except MessageError as e:
+        raise ConfigError(f"MAILER_INTERCEPT_TO: {e}") from None
+
+
+class _SkipSuppressed:
+    """The suppression check as a before_send hook: suppressed envelope recipients are
+    skipped and reported ``suppressed`` (one store round trip per message)."""
+
+    def __init__(self, store: SuppressionStore) -> None:
+        self.store = store
+        self.__qualname__ = "suppressions"
+
+    def __call__(self, message: Message) -> list[Skip] | None:
+        recipients = envelope_of(message, SMTPUTF8).recipients
+        found = self.store.suppressed(recipients)
+        if not found:
+            return None
+        return [
+            Skip(f"on the suppression list: {reason}", (address,), "suppressed")
+            for address, reason in found.items()
+        ]
+
+
+def _suppressions_of(value: Any, namespace: str) -> SuppressionStore | None:
+    """MAILER_SUPPRESSIONS: None, "memory", a redis:// URL, or a store."""
+    if value is None:
+        return None
+    if value == "memory":
+        return MemorySuppressionStore()
+    if isinstance(value, str):
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"MAILER_SUPPRESSIONS must be 'memory', a redis:// URL or a store, not {value!r}"
+            )
+        import redis
+
+        client = redis.Redis.from_url(value, socket_timeout=10, socket_connect_timeout=5)
+        return RedisSuppressionStore(client, namespace=f"{namespace}:suppressions")
+    if all(hasattr(value, name) for name in ("suppressed", "add", "remove", "list")):
+        return value  # type: ignore[no-any-return]
+    raise ConfigError(f"MAILER_SUPPRESSIONS is not a suppression store: {value!r}")
 
 
 def _import_callable(where: str, path: str) -> Any:

@@ -184,7 +184,9 @@ class Envelope:
     recipients: tuple[str, ...]
 
 
-RecipientState = Literal["sent", "queued", "deferred", "rejected", "failed"]
+RecipientState = Literal[
+    "sent", "queued", "deferred", "rejected", "failed", "suppressed", "cancelled"
+]
 
 
 @attrs.frozen
@@ -195,7 +197,9 @@ class RecipientStatus:
         address: the envelope address (as prepared for the wire).
         status: ``sent`` (accepted by the server or provider), ``queued`` (accepted for
             later delivery), ``deferred`` (refused for now, 4xx: retry), ``rejected``
-            (refused for good, 5xx), ``failed`` (the message never got through).
+            (refused for good, 5xx), ``failed`` (the message never got through),
+            ``suppressed`` (not sent: the address is on the suppression list),
+            ``cancelled`` (not sent: a before_send hook said so, *detail* says why).
         code: the SMTP reply code or HTTP status, when there is one.
         detail: the server's or provider's words (never credentials).
     """
@@ -245,3 +249,13 @@ class SendResult:
     def rejected(self) -> tuple[str, ...]:
         """Addresses refused for good."""
         return self.by_status("rejected", "failed")
+
+    @property
+    def suppressed(self) -> tuple[str, ...]:
+        """Addresses not sent to because they are on the suppression list."""
+        return self.by_status("suppressed")
+
+    @property
+    def cancelled(self) -> tuple[str, ...]:
+        """Addresses not sent to because a before_send hook cancelled them."""
+        return self.by_status("cancelled")

@@ -45,6 +45,7 @@ Reason = Literal[
     "unknown mailer",
     "bad arguments",
     "ledger unavailable",
+    "hook failed",
     "error",
 ]
 

@@ -42,10 +42,18 @@ from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
 
+from ..core.hooks import (
+    SendHooks,
+    merge_skipped,
+    run_after_send,
+    run_before_send,
+    run_on_failure,
+)
 from ..core.mime import envelope_of
-from ..core.records import Message, SendResult
+from ..core.records import Message, RecipientStatus, SendResult
 from ..errors import (
     ConfigError,
+    HookError,
     LedgerUnavailable,
     MessageError,
     PayloadTooLarge,
@@ -159,6 +167,7 @@ class Queue:
         spec: str | dramatiq.Broker | None,
         *,
         mailer_for: Callable[[str | None], Deliverer],
+        hooks: Callable[[], SendHooks] | None = None,
         retry: RetryPolicy | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         on_give_up: Callable[[GiveUp], object] | None = None,
@@ -173,6 +182,7 @@ class Queue:
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigError(f"{name} must be a positive number, not {value!r}")
         self._mailer_for = mailer_for
+        self._hooks = hooks or SendHooks
         self.retry = retry or RetryPolicy()
         self.max_payload = max_payload
         self.on_give_up = on_give_up
@@ -392,6 +402,20 @@ class Queue:
             self._give_up(GiveUp(message_id, via, reason_of(e), str(e)))
             raise _reported(e) from None
         alias = mailer.alias or via or ""
+        hooks = self._hooks()
+        skipped: tuple[RecipientStatus, ...] = ()
+        if hooks.before_send:
+            try:
+                before = run_before_send(hooks.before_send, record, mailer.policy)
+            except Exception as e:
+                self._hook_failed(hooks, record, alias, recipients, e)
+            if before.message is None:
+                log.info("skipped %s via %s: no recipient left after the hooks", message_id, alias)
+                result = SendResult(message_id, alias, before.statuses)
+                self._after(hooks, record, result)
+                return result
+            record, skipped = before.message, before.statuses
+            recipients = envelope_of(record, mailer.policy).recipients
         token = f"{random.getrandbits(64):016x}"
         lease = max(self.claim_ttl, 2 * float(getattr(mailer, "send_timeout", 0.0)))
         try:
@@ -431,7 +455,52 @@ class Queue:
         )
         if not self._settle(message_id, decision.done, claim.claimed, token):
             decision = _when_unrecorded(decision, message_id=message_id, via=alias)
+        if isinstance(outcome, SendResult):
+            outcome = merge_skipped(outcome, skipped)
+            self._after(hooks, record, outcome)
+        elif hooks.on_failure:
+            self._report_failure(hooks, record, outcome)
         return self._carry_out(decision, outcome, message_id, alias, retries is None)
+
+    def _hook_failed(
+        self,
+        hooks: SendHooks,
+        record: Message,
+        alias: str,
+        recipients: tuple[str, ...],
+        error: Exception,
+    ) -> NoReturn:
+        """A before_send hook raised: nothing was sent. A transient error of ours (the
+        suppression store down) is retried; anything else is reported once."""
+        self._report_failure(hooks, record, error)
+        if isinstance(error, TransientDeliveryError):
+            self._retry_or_give_up(error, record.message_id, alias, recipients)
+        if not isinstance(error, ProperMailError):
+            log.error(
+                "before_send hook failed for %s via %s", record.message_id, alias, exc_info=error
+            )
+            wrapped = HookError("before_send", f"{type(error).__name__}: {error}")
+            wrapped.__cause__ = error
+            error = wrapped
+        self._give_up(GiveUp(record.message_id, alias, "hook failed", str(error), recipients))
+        raise _reported(error) from None
+
+    def _after(self, hooks: SendHooks, record: Message, result: SendResult) -> None:
+        """after_send hooks: a failure is logged with its traceback, never retried (the
+        message was sent; a retry would send it twice)."""
+        for name, error in run_after_send(hooks.after_send, record, result):
+            log.error(
+                "after_send hook %s failed for %s (the message was sent; not retried)",
+                name,
+                record.message_id,
+                exc_info=error,
+            )
+
+    def _report_failure(self, hooks: SendHooks, record: Message, error: Exception) -> None:
+        for name, hook_error in run_on_failure(hooks.on_failure, record, error):
+            log.error(
+                "on_failure hook %s failed for %s", name, record.message_id, exc_info=hook_error
+            )
 
     def _carry_out(
         self,
