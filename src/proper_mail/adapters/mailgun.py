@@ -77,6 +77,7 @@ from .http import (
     HttpRequest,
     Secret,
     all_accepted,
+    ascii_mailbox,
     decode_json,
     merged_options,
     status_error,
@@ -464,7 +465,7 @@ def _check_envelope_from(message: Message) -> None:
 
 def _mailbox(address: Address) -> str:
     """``Name <local@domain>``, the name quoted when needed, the domain as A-labels."""
-    return str(attrs.evolve(address, domain=domain_to_ascii(address.domain)))
+    return ascii_mailbox(address)
 
 
 def _header_text(value: str) -> str:
