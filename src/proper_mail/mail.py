@@ -232,6 +232,7 @@ class Mail:
         self._before_send: list[BeforeSend] = _callables("MAILER_BEFORE_SEND", before_send)
         self._after_send: list[AfterSend] = _callables("MAILER_AFTER_SEND", after_send)
         self._on_failure: list[OnFailure] = _callables("MAILER_ON_FAILURE", on_failure)
+        self._hooks: SendHooks | None = None
         self.suppressions = _suppressions_of(
             suppressions, str(queue_kwargs.get("namespace", "proper_mail"))
         )
@@ -243,6 +244,12 @@ class Mail:
         """The hooks every send runs, in order: the app's before_send hooks, the
         suppression check (MAILER_SUPPRESSIONS), the interceptor (MAILER_INTERCEPT_TO);
         then after_send or on_failure."""
+        hooks = self._hooks
+        if hooks is None:
+            hooks = self._hooks = self._collect_hooks()
+        return hooks
+
+    def _collect_hooks(self) -> SendHooks:
         before: list[BeforeSend] = list(self._before_send)
         if self.suppressions is not None:
             before.append(_SkipSuppressed(self.suppressions))
@@ -255,16 +262,19 @@ class Mail:
         changed Message, or a ``Skip``. Workers run it too when they import the module
         that registers it; hooks in MAILER_BEFORE_SEND always run."""
         self._before_send.append(hook)
+        self._hooks = None
         return hook
 
     def after_send(self, hook: AfterSend) -> AfterSend:
         """Register *hook* to run after every send with ``(message, result)``."""
         self._after_send.append(hook)
+        self._hooks = None
         return hook
 
     def on_failure(self, hook: OnFailure) -> OnFailure:
         """Register *hook* to run with ``(message, error)`` for every failed send."""
         self._on_failure.append(hook)
+        self._hooks = None
         return hook
 
     def _limiter_for(self, alias: str, rate: Rate) -> RateLimiter:
