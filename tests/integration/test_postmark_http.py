@@ -142,7 +142,7 @@ def test_a_message_with_every_field_is_sent_and_reported(
         "help@example.com",
     )
     assert (body["Subject"], body["TextBody"], body["Tag"]) == ("Grüße", "Hello", "welcome")
-    assert body["Metadata"] == {"user_id": "42"}
+    assert body["Metadata"] == {"user_id": "42", "proper_mail_id": message.message_id.strip("<>")}
     assert {"Name": "Message-ID", "Value": message.message_id} in body["Headers"]
     assert [base64.b64decode(a["Content"]) for a in body["Attachments"]] == [b"%PDF-1.7", PNG]
     assert body["Attachments"][1]["ContentID"] == f"cid:{logo.content_id}"

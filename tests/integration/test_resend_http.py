@@ -32,6 +32,7 @@ from proper_mail import (
     RateLimited,
     TransientDeliveryError,
 )
+from proper_mail.adapters.echo import echo_tag
 from proper_mail.core.compose import inline_part
 from proper_mail.mail import configured_mail, restore_current
 from tests.provider_server import ProviderServer, Received, Reply
@@ -162,7 +163,11 @@ def test_a_message_with_every_field_is_sent_and_reported(
     )
     assert (body["subject"], body["text"]) == ("Grüße", "Hello")
     assert body["headers"] == {"X-Entity-Ref-ID": "123", "Message-ID": message.message_id}
-    assert body["tags"] == [{"name": "user_id", "value": "42"}, {"name": "welcome"}]
+    assert body["tags"] == [
+        {"name": "user_id", "value": "42"},
+        {"name": "welcome"},
+        {"name": "proper_mail_id", "value": echo_tag(message.message_id)},
+    ]
     assert [base64.b64decode(a["content"]) for a in body["attachments"]] == [b"%PDF-1.7", PNG]
     assert body["attachments"][1]["content_id"] == logo.content_id
     assert result.mailer == "resend"

@@ -180,7 +180,10 @@ def test_send_posts_everything_sendgrid_can_express(serve: Servers) -> None:
         "Message-ID": message.message_id,
     }
     assert body["categories"] == ["orders"]
-    assert body["custom_args"] == {"order_id": "42"}
+    assert body["custom_args"] == {
+        "order_id": "42",
+        "proper_mail_id": message.message_id.strip("<>"),
+    }
     assert result.provider_id == MESSAGE_ID
     assert result.mailer == "sendgrid"
     assert result.message_id == message.message_id

@@ -43,7 +43,12 @@ headers                     ``h:<Name>`` (non-ASCII values as RFC 2047 encoded w
 message_id                  ``h:Message-Id`` (Mailgun has no idempotency key)
 tags                        ``o:tag``, one field each (at most 3, ASCII, 128 characters)
 metadata                    ``h:X-Mailgun-Variables``, one JSON object of strings (``v:``
-                            fields would be read as JSON: "123" would become a number)
+                            fields would be read as JSON: "123" would become a number);
+                            the key ``proper_mail_id`` is reserved (UnsupportedFeature)
+message_id (echo)           ``proper_mail_id`` in ``h:X-Mailgun-Variables`` too, without
+                            angle brackets: events echo user variables
+                            (``user-variables``), not custom headers (``echo.py``); left
+                            out if it alone would pass the 16 KB limit of o:/h:/v:/t:
 envelope_to                 the MIME endpoint, whose ``to`` is the envelope
 envelope_from               UnsupportedFeature unless it is the From address (Mailgun sets
                             the bounce address itself)
@@ -72,6 +77,7 @@ from ..core.headers import encode_words
 from ..core.mime import envelope_of, to_bytes
 from ..core.records import Attachment, Message, SendResult
 from ..errors import ConfigError, MessageError, PermanentDeliveryError
+from .echo import ECHO_KEY, check_reserved, echo_value
 from .http import (
     HttpMailer,
     HttpRequest,
@@ -161,9 +167,11 @@ def build_request(message: Message, options: MailgunOptions, *, boundary: str) -
         use_mime = False
     else:
         use_mime = options.mime is True or form_problem(message) is not None
-    parts = _mime_parts(message) if use_mime else _form_parts(message)
-    parts.extend(_send_options(message, options))
-    parts = _with_options(parts, merged_options(message, PROVIDER, options.provider_options))
+    base = _mime_parts(message) if use_mime else _form_parts(message)
+    extra = merged_options(message, PROVIDER, options.provider_options)
+    parts = _with_options([*base, *_send_options(message, options, echo=True)], extra)
+    if _options_size(parts) > MAX_OPTIONS_BYTES:  # our Message-ID never refuses a message
+        parts = _with_options([*base, *_send_options(message, options, echo=False)], extra)
     _check_options_size(parts)
     endpoint = "messages.mime" if use_mime else "messages"
     credentials = base64.b64encode(f"api:{options.api_key.reveal()}".encode()).decode("ascii")
@@ -375,7 +383,8 @@ def _mime_parts(message: Message) -> list[FormPart]:
     return parts
 
 
-def _send_options(message: Message, options: MailgunOptions) -> list[FormPart]:
+def _send_options(message: Message, options: MailgunOptions, *, echo: bool) -> list[FormPart]:
+    """Tags, user variables (the metadata, and our Message-ID when *echo*) and test mode."""
     tags = list(dict.fromkeys(tag.lower() for tag in message.tags))  # case-insensitive
     if len(tags) > MAX_TAGS:
         raise unsupported(
@@ -390,9 +399,13 @@ def _send_options(message: Message, options: MailgunOptions) -> list[FormPart]:
                 f"a Mailgun tag is ASCII, at most {MAX_TAG_LENGTH} characters",
             )
     parts = [FormPart("o:tag", tag) for tag in dict.fromkeys(message.tags)]
-    if message.metadata:
-        variables = json.dumps(dict(message.metadata), ensure_ascii=False)
-        parts.append(FormPart("h:X-Mailgun-Variables", variables))
+    check_reserved(PROVIDER, "metadata", (key for key, _ in message.metadata))
+    variables = dict(message.metadata)
+    if echo:
+        variables[ECHO_KEY] = echo_value(message.message_id)
+    if variables:
+        text = json.dumps(variables, ensure_ascii=False)
+        parts.append(FormPart("h:X-Mailgun-Variables", text))
     if options.test_mode:
         parts.append(FormPart("o:testmode", "yes"))
     return parts
@@ -421,12 +434,16 @@ def _option_text(value: object) -> str:
     return str(value)
 
 
-def _check_options_size(parts: list[FormPart]) -> None:
-    size = sum(
+def _options_size(parts: list[FormPart]) -> int:
+    return sum(
         len(part.name.encode()) + len(_bytes(part.value))
         for part in parts
         if part.name.startswith(_OPTION_PREFIXES)
     )
+
+
+def _check_options_size(parts: list[FormPart]) -> None:
+    size = _options_size(parts)
     if size > MAX_OPTIONS_BYTES:
         raise unsupported(
             PROVIDER,

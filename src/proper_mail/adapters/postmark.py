@@ -22,6 +22,14 @@ beside each rule below. The mapping:
   only in case are ``UnsupportedFeature`` (Postmark refuses them:
   https://postmarkapp.com/support/article/1125-custom-metadata-faq). Its other limits
   are Postmark's to enforce (a 422 with its words).
+- ``Metadata["proper_mail_id"]``: our Message-ID without angle brackets, because
+  Postmark's webhooks echo metadata and not custom headers (``echo.py``). Postmark
+  takes at most 10 metadata fields, names of 20 characters and values of 80 (its 422:
+  "Field names are limited to 20 characters and field values are limited to 80
+  characters", https://github.com/anymail/django-anymail/issues/238): a Message-ID
+  over 80 characters, or a message with 10 metadata fields of its own, is sent
+  without it (the header only; its webhook events then carry no ``message_id``). A
+  metadata key ``proper_mail_id`` of the caller's is ``UnsupportedFeature``.
 - ``Attachments``: ``Name``, base64 ``Content``, ``ContentType``, and for an inline part
   ``ContentID`` = ``cid:<content_id>``. Postmark makes every part with a ContentID
   inline and has no inline part without one: an attachment with a content_id, or an
@@ -69,6 +77,7 @@ from ..errors import (
     RateLimited,
     TransientDeliveryError,
 )
+from .echo import ECHO_KEY, check_reserved, echo_value
 from .http import (
     HttpMailer,
     HttpRequest,
@@ -101,6 +110,8 @@ DEFAULT_BASE_URL: Final = "https://api.postmarkapp.com"
 TEST_TOKEN: Final = "POSTMARK_API_TEST"  # noqa: S105 (public, documented, sends nothing)
 MAX_RECIPIENTS: Final = 50
 MAX_TAG_LENGTH: Final = 1000
+MAX_METADATA_FIELDS: Final = 10
+MAX_METADATA_VALUE: Final = 80
 #: "Total message size, including attachments, can be 10 MB" (after base64); the larger
 #: reading of MB, so that nothing Postmark would take is refused here.
 MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
@@ -194,8 +205,9 @@ def build_request(message: Message, options: PostmarkOptions) -> HttpRequest:
     tag = _tag(message.tags)
     if tag is not None:
         payload["Tag"] = tag
-    if message.metadata:
-        payload["Metadata"] = _metadata(message.metadata)
+    metadata = _metadata(message)
+    if metadata:
+        payload["Metadata"] = metadata
     if message.attachments:
         payload["Attachments"] = [
             _attachment(f"attachments[{i}]", a) for i, a in enumerate(message.attachments)
@@ -395,9 +407,11 @@ def _tag(tags: tuple[str, ...]) -> str | None:
     return tags[0]
 
 
-def _metadata(metadata: tuple[tuple[str, str], ...]) -> dict[str, str]:
+def _metadata(message: Message) -> dict[str, str]:
+    """The message's metadata, then our Message-ID when Postmark's limits leave room."""
+    check_reserved(PROVIDER, "metadata", (key for key, _ in message.metadata))
     seen: dict[str, str] = {}
-    for key, _ in metadata:
+    for key, _ in message.metadata:
         other = seen.get(key.lower())
         if other is not None:
             raise unsupported(
@@ -407,7 +421,11 @@ def _metadata(metadata: tuple[tuple[str, str], ...]) -> dict[str, str]:
                 f"Postmark refuses metadata keys that differ only in case ({other!r})",
             )
         seen[key.lower()] = key
-    return dict(metadata)
+    metadata = dict(message.metadata)
+    echo = echo_value(message.message_id)
+    if len(metadata) < MAX_METADATA_FIELDS and len(echo) <= MAX_METADATA_VALUE:
+        metadata[ECHO_KEY] = echo
+    return metadata
 
 
 def _attachment(field: str, attachment: Attachment) -> dict[str, str]:

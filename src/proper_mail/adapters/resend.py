@@ -24,6 +24,14 @@ https://resend.com/docs/api-reference/rate-limit. The mapping:
   value; so does a metadata item with an empty value). A key, value or tag outside that
   alphabet, or a tag that is also a metadata key, is ``UnsupportedFeature`` (nothing is
   rewritten behind the caller's back).
+- ``tags`` ``{"name": "proper_mail_id", "value": ...}``: our Message-ID, because
+  Resend's webhook events echo tags and not custom headers
+  (https://resend.com/docs/dashboard/webhooks/body-parameters). The tag alphabet holds
+  no ``<``, ``@`` or ``.``, so the value is the Message-ID without angle brackets as
+  unpadded base64url (``echo.py``); the webhook parser decodes it. A Message-ID over
+  192 characters (256 once encoded) is sent without it (the header only; its events
+  then carry no ``message_id``). A metadata key or tag ``proper_mail_id`` of the
+  caller's is ``UnsupportedFeature``.
 - ``attachments``: ``filename``, base64 ``content``, ``content_type``, and for an inline
   part its ``content_id`` (under 128 characters). Resend makes every part with a
   content_id inline and has no inline part without one: an attachment with a
@@ -76,6 +84,7 @@ from ..errors import (
     RateLimited,
     TransientDeliveryError,
 )
+from .echo import ECHO_KEY, check_reserved, echo_tag
 from .http import (
     HttpMailer,
     HttpRequest,
@@ -337,7 +346,10 @@ def _bodies(message: Message) -> tuple[str | None, str | None]:
 
 
 def _tags(message: Message) -> list[dict[str, str]]:
-    """Resend tags: one ``{name, value}`` per metadata item, one ``{name}`` per tag."""
+    """Resend tags: one ``{name, value}`` per metadata item, one ``{name}`` per tag, then
+    our Message-ID's (when it fits)."""
+    check_reserved(PROVIDER, "metadata", (key for key, _ in message.metadata))
+    check_reserved(PROVIDER, "tags", message.tags)
     tags: list[dict[str, str]] = []
     names: set[str] = set()
     for key, value in message.metadata:
@@ -362,6 +374,9 @@ def _tags(message: Message) -> list[dict[str, str]]:
             )
         tags.append({"name": tag})
         names.add(tag)
+    echo = echo_tag(message.message_id)
+    if _TAG_TEXT.fullmatch(echo):  # at most 256 characters
+        tags.append({"name": ECHO_KEY, "value": echo})
     return tags
 
 

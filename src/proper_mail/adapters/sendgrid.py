@@ -28,7 +28,11 @@ headers                     ``headers {name: value}`` (non-ASCII values as RFC 2
                             encoded words); SendGrid's reserved names: UnsupportedFeature
 message_id                  ``headers["Message-ID"]`` (SendGrid has no idempotency key)
 tags                        ``categories`` (at most 10, ASCII, 255 characters each)
-metadata                    ``custom_args`` (string values, under 10,000 bytes)
+metadata                    ``custom_args`` (string values, under 10,000 bytes); the key
+                            ``proper_mail_id`` is reserved (UnsupportedFeature)
+message_id (echo)           ``custom_args["proper_mail_id"]``, without angle brackets:
+                            events echo custom args, not headers (``echo.py``); left out
+                            when it would take custom_args to 10,000 bytes
 envelope_to                 the personalization lists only the recipients of this request
 envelope_from               UnsupportedFeature unless it is the From address (SendGrid
                             sets the bounce address itself)
@@ -63,6 +67,7 @@ from ..core.headers import encode_words
 from ..core.mime import envelope_of
 from ..core.records import Attachment, Message, RecipientStatus, SendResult
 from ..errors import ConfigError
+from .echo import ECHO_KEY, check_reserved, echo_value
 from .http import (
     HttpMailer,
     HttpRequest,
@@ -161,8 +166,9 @@ def build_request(message: Message, options: SendGridOptions) -> HttpRequest:
     payload["headers"] = _headers(message)
     if message.tags:
         payload["categories"] = _categories(message.tags)
-    if message.metadata:
-        payload["custom_args"] = _custom_args(message.metadata)
+    custom_args = _custom_args(message)
+    if custom_args:
+        payload["custom_args"] = custom_args
     _check_envelope_from(message)
     if options.sandbox:
         payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
@@ -384,9 +390,12 @@ def _categories(tags: tuple[str, ...]) -> list[str]:
     return categories
 
 
-def _custom_args(metadata: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    custom_args = dict(metadata)
-    size = len(json.dumps(custom_args, ensure_ascii=False).encode("utf-8"))
+def _custom_args(message: Message) -> dict[str, str]:
+    """The metadata, then our Message-ID (which SendGrid echoes in every event) when it
+    keeps custom_args under SendGrid's limit."""
+    check_reserved(PROVIDER, "metadata", (key for key, _ in message.metadata))
+    custom_args = dict(message.metadata)
+    size = _size(custom_args)
     if size >= MAX_CUSTOM_ARGS_BYTES:
         raise unsupported(
             PROVIDER,
@@ -394,7 +403,12 @@ def _custom_args(metadata: tuple[tuple[str, str], ...]) -> dict[str, str]:
             f"{size} bytes",
             f"SendGrid's custom_args must stay under {MAX_CUSTOM_ARGS_BYTES:,} bytes",
         )
-    return custom_args
+    with_echo = {**custom_args, ECHO_KEY: echo_value(message.message_id)}
+    return with_echo if _size(with_echo) < MAX_CUSTOM_ARGS_BYTES else custom_args
+
+
+def _size(custom_args: dict[str, str]) -> int:
+    return len(json.dumps(custom_args, ensure_ascii=False).encode("utf-8"))
 
 
 def _check_envelope_from(message: Message) -> None:

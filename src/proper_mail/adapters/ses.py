@@ -30,10 +30,14 @@ envelope_from                  ``FeedbackForwardingEmailAddress`` (where SES sen
                                ``feedback_forwarding_address`` otherwise
 metadata {key: value}          ``EmailTags`` ``{"Name": key, "Value": value}``
 tags ["welcome"]               ``EmailTags`` ``{"Name": "welcome", "Value": "true"}``
-idempotency key                none in SES: our Message-ID travels in the raw
-                               message (SES replaces the header on the delivered
-                               copy, but echoes the original headers in its event
-                               notifications)
+idempotency key                none in SES
+message_id (echo)              the Message-ID header of the raw message: SES
+                               replaces it on the delivered copy, but its events
+                               keep the original in ``mail.headers`` and
+                               ``mail.commonHeaders.messageId`` (``echo.py``;
+                               identity notifications need "Include original
+                               headers"). No tag: SES publishes tags only through
+                               configuration sets, whose events carry the headers
 sandbox / test mode            none in SES (use the mailbox simulator addresses)
 mailer options                 ``ConfigurationSetName``,
                                ``FromEmailAddressIdentityArn`` (``from_arn``),

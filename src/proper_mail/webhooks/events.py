@@ -65,8 +65,10 @@ class DeliveryEvent:
         provider: ``"postmark"``, ``"resend"``, ``"sendgrid"``, ``"mailgun"``, ``"ses"``.
         provider_message_id: the provider's id of the message (the ``provider_id`` of
             the SendResult that sent it), when the event carries it.
-        message_id: our Message-ID, when the provider echoes it back (a ``Message-ID``
-            header it returns, or ``message_id`` in the metadata / custom args).
+        message_id: our Message-ID, angle brackets included (``Message.message_id``),
+            when the provider echoes it back: the ``proper_mail_id`` metadata, custom
+            arg, user variable or tag our mailers send, or SES's copy of the
+            ``Message-ID`` header (see ``adapters/echo.py``).
         recipient: the address the event is about, as the provider wrote it; None when
             the provider does not say which recipient (SES opens of a message to many).
         timestamp: when the event happened, timezone-aware.

@@ -13,7 +13,10 @@ Docs: https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securi
 https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/webhooks (payload),
 https://documentation.mailgun.com/docs/mailgun/user-manual/events/event-types.
 
-Our Message-ID comes back as the ``message_id`` user variable (``v:message_id``).
+Our Message-ID comes back as the ``proper_mail_id`` user variable (``user-variables``),
+without angle brackets (see ``adapters/echo.py``). ``message.headers.message-id`` is the
+send API's ``id`` without its angle brackets: they are put back, so it equals the
+SendResult's provider_id.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ import attrs
 from ..adapters.http import Secret
 from ..errors import WebhookPayloadError, WebhookVerificationError
 from .events import BounceKind, DeliveryEvent, EventKind
-from .payload import as_object, load_json, message_id_in, optional_text, raw_json, text, unix_time
+from .payload import (
+    as_object,
+    echoed_message_id,
+    load_json,
+    optional_text,
+    raw_json,
+    text,
+    unix_time,
+)
 from .signing import DEFAULT_TOLERANCE, Headers, check_window
 
 __all__ = ["PROVIDER", "MailgunConfig", "parse", "verify"]
@@ -128,7 +139,7 @@ def parse(body: bytes) -> tuple[DeliveryEvent, ...]:
             bounce=bounce,
             provider=PROVIDER,
             provider_message_id=provider_message_id,
-            message_id=message_id_in(data.get("user-variables")),
+            message_id=echoed_message_id(data.get("user-variables")),
             recipient=text(PROVIDER, data, "recipient", "event-data"),
             timestamp=unix_time(PROVIDER, data.get("timestamp"), "event-data.timestamp"),
             reason=_reason_of(data),

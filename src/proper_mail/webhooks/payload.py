@@ -10,17 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from ..adapters.echo import ECHO_KEY, message_id_from_echo
 from ..errors import WebhookPayloadError
 
 __all__ = [
     "as_list",
     "as_object",
+    "echoed_message_id",
     "iso_time",
     "load_json",
-    "message_id_in",
     "optional_text",
     "raw_json",
     "text",
@@ -123,22 +124,10 @@ def raw_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def message_id_in(
-    metadata: object = None, headers: Iterable[tuple[object, object]] = ()
-) -> str | None:
-    """Our Message-ID from what a provider echoes back: a metadata key spelled
-    ``message_id`` / ``message-id`` / ``Message-ID`` (any case), else a
-    ``Message-ID`` header. None when neither is there."""
-    if isinstance(metadata, Mapping):
-        for key, value in metadata.items():
-            if (
-                isinstance(key, str)
-                and isinstance(value, str)
-                and value
-                and key.lower().replace("-", "").replace("_", "") == "messageid"
-            ):
-                return value.strip()
-    for name, value in headers:
-        if isinstance(name, str) and name.lower() == "message-id" and isinstance(value, str):
-            return value.strip() or None
-    return None
+def echoed_message_id(fields: object) -> str | None:
+    """Our Message-ID from the key/value *fields* a provider echoes (Postmark's
+    metadata, SendGrid's custom args, Mailgun's user variables): the value of
+    ``proper_mail_id``, angle brackets restored. None when it is not there."""
+    if not isinstance(fields, Mapping):
+        return None
+    return message_id_from_echo(fields.get(ECHO_KEY))

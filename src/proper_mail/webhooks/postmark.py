@@ -14,8 +14,9 @@ https://postmarkapp.com/developer/webhooks/spam-complaint-webhook,
 https://postmarkapp.com/developer/webhooks/subscription-change-webhook,
 https://postmarkapp.com/developer/api/bounce-api#bounce-types.
 
-Our Message-ID comes back in ``Metadata["message_id"]`` (Postmark echoes metadata,
-not custom headers).
+Our Message-ID comes back in ``Metadata["proper_mail_id"]``, without angle brackets
+(Postmark echoes metadata, not custom headers; see ``adapters/echo.py``). ``MessageID``
+is the ``MessageID`` of Postmark's answer to the send: the SendResult's provider_id.
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ import attrs
 from ..adapters.http import Secret
 from ..errors import ConfigError, WebhookVerificationError
 from .events import BounceKind, DeliveryEvent, EventKind
-from .payload import as_object, iso_time, load_json, message_id_in, optional_text, raw_json, text
+from .payload import (
+    as_object,
+    echoed_message_id,
+    iso_time,
+    load_json,
+    optional_text,
+    raw_json,
+    text,
+)
 from .signing import Headers, header
 
 __all__ = ["PROVIDER", "PostmarkConfig", "parse", "verify"]
@@ -157,7 +166,7 @@ def parse(body: bytes) -> tuple[DeliveryEvent, ...]:
             bounce=bounce,
             provider=PROVIDER,
             provider_message_id=provider_message_id,
-            message_id=message_id_in(event.get("Metadata")),
+            message_id=echoed_message_id(event.get("Metadata")),
             recipient=recipient,
             timestamp=timestamp,
             reason=reason,

@@ -11,12 +11,18 @@ Webhooks names) are read too.
 Docs: https://docs.svix.com/receiving/verifying-payloads/how-manual (the scheme and
 its test vector), https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests,
 https://resend.com/docs/webhooks/event-types,
-https://resend.com/docs/webhooks/emails/bounced.
+https://resend.com/docs/webhooks/emails/bounced,
+https://resend.com/docs/dashboard/webhooks/body-parameters.
 
-Our Message-ID comes back in ``data.headers`` (Resend echoes the custom headers it
-sent) or ``data.tags["message_id"]``. Resend's events name the message's ``to`` list,
-not the recipient: the event's recipient is that address when there is one, None
-when there are several (send one message per recipient if you rely on bounces).
+Our Message-ID comes back in the ``proper_mail_id`` tag of ``data.tags`` (Resend's
+events echo tags, not custom headers), its value the Message-ID as unpadded base64url
+(see ``adapters/echo.py``). The docs describe ``tags`` as an array of ``{name, value}``
+and show an object ``{name: value}`` in their examples: both are read. ``email_id`` is
+the ``id`` of Resend's answer to the send: the SendResult's provider_id.
+
+Resend's events name the message's ``to`` list, not the recipient: the event's
+recipient is that address when there is one, None when there are several (send one
+message per recipient if you rely on bounces).
 """
 
 from __future__ import annotations
@@ -30,10 +36,11 @@ from typing import Any
 
 import attrs
 
+from ..adapters.echo import ECHO_KEY, message_id_from_tag
 from ..adapters.http import Secret
 from ..errors import ConfigError, WebhookVerificationError
 from .events import BounceKind, DeliveryEvent, EventKind
-from .payload import as_object, iso_time, load_json, message_id_in, optional_text, raw_json, text
+from .payload import as_object, iso_time, load_json, optional_text, raw_json, text
 from .signing import DEFAULT_TOLERANCE, Headers, check_window, header
 
 __all__ = ["PROVIDER", "ResendConfig", "event_id_header", "parse", "verify"]
@@ -148,7 +155,7 @@ def parse(body: bytes, *, svix_id: str | None = None) -> tuple[DeliveryEvent, ..
             bounce=bounce,
             provider=PROVIDER,
             provider_message_id=email_id,
-            message_id=message_id_in(data.get("tags"), _headers_of(data)),
+            message_id=_message_id_of(data.get("tags")),
             recipient=_recipient_of(data),
             timestamp=iso_time(PROVIDER, created_at, "created_at"),
             reason=reason,
@@ -160,11 +167,16 @@ def parse(body: bytes, *, svix_id: str | None = None) -> tuple[DeliveryEvent, ..
     )
 
 
-def _headers_of(data: dict[str, Any]) -> list[tuple[object, object]]:
-    headers = data.get("headers")
-    if not isinstance(headers, list):
-        return []
-    return [(h.get("name"), h.get("value")) for h in headers if isinstance(h, dict)]
+def _message_id_of(tags: object) -> str | None:
+    """Our Message-ID from the ``proper_mail_id`` tag: *tags* as an array of
+    ``{name, value}`` or as an object ``{name: value}``."""
+    if isinstance(tags, dict):
+        return message_id_from_tag(tags.get(ECHO_KEY))
+    if isinstance(tags, list):
+        for tag in tags:
+            if isinstance(tag, dict) and tag.get("name") == ECHO_KEY:
+                return message_id_from_tag(tag.get("value"))
+    return None
 
 
 def _recipient_of(data: dict[str, Any]) -> str | None:

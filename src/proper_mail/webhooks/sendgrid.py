@@ -11,8 +11,10 @@ Docs: https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/gettin
 https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event (events,
 fields, batching), https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/twilio-sendgrid-event-webhook-overview.
 
-Our Message-ID comes back as the ``message_id`` custom arg (SendGrid puts
-``custom_args`` at the top level of every event).
+Our Message-ID comes back as the ``proper_mail_id`` custom arg, without angle brackets
+(SendGrid puts ``custom_args`` at the top level of every event; see
+``adapters/echo.py``). The send API's ``X-Message-Id`` (the SendResult's provider_id)
+is the part of ``sg_message_id`` before its ``.filter...`` / ``.recvd-...`` suffix.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 
 import attrs
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -28,7 +31,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..errors import ConfigError, WebhookPayloadError, WebhookVerificationError
 from .events import BounceKind, DeliveryEvent, EventKind
-from .payload import as_list, load_json, message_id_in, optional_text, raw_json, text, unix_time
+from .payload import (
+    as_list,
+    echoed_message_id,
+    load_json,
+    optional_text,
+    raw_json,
+    text,
+    unix_time,
+)
 from .signing import DEFAULT_TOLERANCE, Headers, check_window, require_header
 
 __all__ = ["PROVIDER", "SendGridConfig", "parse", "verify"]
@@ -93,6 +104,8 @@ def verify(headers: Headers, body: bytes, config: SendGridConfig, now: dt.dateti
         raise WebhookVerificationError(PROVIDER, "the signature does not match the body") from None
 
 
+_SUFFIX = re.compile(r"\.(?:filter|recvd)")
+
 _EVENTS: dict[str, EventKind] = {
     "processed": "queued",
     "dropped": "rejected",
@@ -138,7 +151,7 @@ def parse(body: bytes) -> tuple[DeliveryEvent, ...]:
                 bounce=bounce,
                 provider=PROVIDER,
                 provider_message_id=_x_message_id(sg_message_id),
-                message_id=message_id_in(item),
+                message_id=echoed_message_id(item),
                 recipient=recipient,
                 timestamp=timestamp,
                 reason=optional_text(item, "reason") or optional_text(item, "response"),
@@ -150,8 +163,11 @@ def parse(body: bytes) -> tuple[DeliveryEvent, ...]:
 
 
 def _x_message_id(sg_message_id: str | None) -> str | None:
-    """The send API's ``X-Message-Id`` (our SendResult's provider_id) is the part of
-    ``sg_message_id`` before ``.filter``."""
+    """The send API's ``X-Message-Id`` (our SendResult's provider_id): ``sg_message_id``
+    without the suffix SendGrid adds per recipient, ``.filter0001.16648.5515E0B88.0``
+    (the documented form, whose X-Message-Id ``14c5d75ce93.dfd.64b469`` has dots of its
+    own), ``.filterdrecv-...`` or ``.recvd-...`` (the forms seen today, after a
+    22-character X-Message-Id)."""
     if sg_message_id is None:
         return None
-    return sg_message_id.split(".filter", 1)[0]
+    return _SUFFIX.split(sg_message_id, maxsplit=1)[0] or sg_message_id

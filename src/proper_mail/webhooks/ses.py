@@ -31,8 +31,13 @@ https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-conten
 https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-examples.html,
 https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html.
 
-Our Message-ID comes back in ``mail.headers`` / ``mail.commonHeaders.messageId``
-(SES keeps the message's own Message-ID there; ``mail.messageId`` is SES's id).
+Our Message-ID comes back in ``mail.headers`` / ``mail.commonHeaders.messageId``: SES
+documents ``mail.messageId`` as its own id and the original message's Message-ID as
+found in ``headers`` and ``commonHeaders`` (event-publishing-retrieving-sns-contents.html;
+identity notifications carry them when "Include original headers" is on:
+https://aws.amazon.com/blogs/messaging-and-targeting/amazon-ses-now-includes-original-message-headers-in-notifications/).
+``mail.messageId`` is the ``MessageId`` of SES's answer to SendEmail: the SendResult's
+provider_id.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from ..adapters.echo import message_id_from_echo
 from ..errors import ConfigError, WebhookPayloadError, WebhookVerificationError
 from .events import BounceKind, DeliveryEvent, EventKind
 from .payload import (
@@ -58,7 +64,6 @@ from .payload import (
     as_object,
     iso_time,
     load_json,
-    message_id_in,
     optional_text,
     text,
 )
@@ -300,17 +305,16 @@ _Found = tuple[EventKind, BounceKind | None, str | None, dt.datetime, str | None
 
 
 def _our_message_id(mail: dict[str, Any]) -> str | None:
+    """The original ``Message-ID`` header, else ``commonHeaders.messageId`` (the one
+    left when SES truncated the headers), with its angle brackets."""
     headers = mail.get("headers")
-    pairs = (
-        [(h.get("name"), h.get("value")) for h in headers if isinstance(h, dict)]
-        if isinstance(headers, list)
-        else []
-    )
+    for item in headers if isinstance(headers, list) else ():
+        if isinstance(item, dict) and str(item.get("name")).lower() == "message-id":
+            found = message_id_from_echo(item.get("value"))
+            if found is not None:
+                return found
     common = mail.get("commonHeaders")
-    found = message_id_in(None, pairs)
-    if found is None and isinstance(common, dict):
-        found = optional_text(common, "messageId")
-    return found
+    return message_id_from_echo(common.get("messageId")) if isinstance(common, dict) else None
 
 
 def _detail(event: dict[str, Any], key: str) -> tuple[dict[str, Any], dt.datetime]:

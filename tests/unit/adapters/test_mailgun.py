@@ -6,6 +6,8 @@ Sources (read 2026-12):
   (the same OpenAPI file: github.com/mailgun/mailgun-mcp-server src/openapi.yaml)
 - Attachments and inline images (``inline=@email.jpg`` referenced as ``cid:email.jpg``):
   https://documentation.mailgun.com/docs/mailgun/user-manual/sending-messages/send-attachments
+- Attaching metadata (X-Mailgun-Variables; echoed as ``user-variables`` in webhook
+  payloads and events): the same send-attachments page
 - Tags (at most 3 per message, ASCII, 128 characters):
   https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/track-tagging
 - Response codes (400, 401, 402, 403, 404, 413, 429, 5xx):
@@ -111,12 +113,14 @@ def test_the_documented_message_goes_to_the_form_api() -> None:
         ("inline", "email.jpg", "image/jpeg"),
         ("o:tag", None, None),
         ("o:tag", None, None),
+        ("h:X-Mailgun-Variables", None, None),
     ]
     assert values(fields, "from") == ["Excited User <mailgun@mg.example.com>"]
     assert values(fields, "to") == ["baz@example.com", "Bar <bar@example.com>"]
     assert values(fields, "text") == ["Testing some Mailgun awesomeness!"]
     assert values(fields, "o:tag") == ["September newsletter", "newsletters"]
     assert values(fields, "h:Message-Id") == ["<mg1@mg.example.com>"]
+    assert values(fields, "h:X-Mailgun-Variables") == ['{"proper_mail_id": "mg1@mg.example.com"}']
     assert fields[11].data == JPEG
 
 
@@ -151,8 +155,8 @@ def test_the_eu_region_is_a_base_url() -> None:
         pytest.param(
             {"metadata": (("order", "123"), ("user", "zoë"))},
             "h:X-Mailgun-Variables",
-            ['{"order": "123", "user": "zoë"}'],
-            id="metadata-as-variables",
+            ['{"order": "123", "user": "zoë", "proper_mail_id": "mg1@mg.example.com"}'],
+            id="metadata-then-our-message-id-as-variables",
         ),
         pytest.param(
             {"tags": ("a", "A", "b")},
@@ -179,6 +183,17 @@ def test_field_mapping(change: dict[str, Any], name: str, expected: list[str]) -
     _, fields = form_of(attrs.evolve(MESSAGE, **change))
 
     assert values(fields, name) == expected
+
+
+def test_our_message_id_is_left_out_rather_than_passing_16kb() -> None:
+    """o:, h:, v: and t: fields hold 16 KB: metadata that fits alone is sent without our
+    Message-ID variable (the h:Message-Id header still goes) rather than refused."""
+    metadata = (("k", "v" * (16 * 1024 - 120)),)  # 16 bytes under with the other fields
+
+    _, fields = form_of(attrs.evolve(MESSAGE, metadata=metadata))
+
+    assert values(fields, "h:X-Mailgun-Variables") == [f'{{"k": "{metadata[0][1]}"}}']
+    assert values(fields, "h:Message-Id") == ["<mg1@mg.example.com>"]
 
 
 def test_test_mode_is_o_testmode() -> None:
@@ -261,7 +276,13 @@ def test_a_message_the_form_cannot_express_goes_as_mime() -> None:
     url, fields = form_of(message)
 
     assert url == "https://api.mailgun.net/v3/mg.example.com/messages.mime"
-    assert [f.name for f in fields] == ["to"] * 4 + ["message", "o:tag", "o:tag"]
+    assert [f.name for f in fields] == ["to"] * 4 + [
+        "message",
+        "o:tag",
+        "o:tag",
+        "h:X-Mailgun-Variables",
+    ]
+    assert values(fields, "h:X-Mailgun-Variables") == ['{"proper_mail_id": "mg1@mg.example.com"}']
     assert values(fields, "to") == [
         "baz@example.com",
         "bar@example.com",
@@ -335,6 +356,7 @@ def test_mime_false_refuses_what_the_form_cannot_express() -> None:
             id="envelope_from",
         ),
         pytest.param({"metadata": (("k", "v" * 17_000),)}, "headers", id="options-over-16kb"),
+        pytest.param({"metadata": (("Proper_Mail_ID", "x"),)}, "metadata", id="reserved-key"),
         pytest.param(
             {"bcc": tuple(Address("", f"u{i}", "example.com") for i in range(1000))},
             "to",

@@ -8,7 +8,11 @@ Sources (each test names the one it checks against):
 - ERROR_300: https://postmarkapp.com/support/article/1180-what-does-errorcode-300-mean
   (50 recipients at most, a body is required)
 - METADATA: https://postmarkapp.com/support/article/1125-custom-metadata-faq (no keys
-  that differ only in case)
+  that differ only in case; metadata is returned in webhook events)
+- METADATA_LIMITS: Postmark's 422 "Field names are limited to 20 characters and field
+  values are limited to 80 characters", quoted in
+  https://github.com/anymail/django-anymail/issues/238 (and at most 10 fields:
+  https://github.com/dittofeed/dittofeed/pull/1759)
 - SIZES: https://postmarkapp.com/support/article/1056-what-are-the-attachment-and-email-size-limits
 """
 
@@ -107,6 +111,7 @@ def test_the_documented_example_is_the_request() -> None:
         "HtmlBody": "<html><body><strong>Hello</strong> dear Postmark user.</body></html>",
         "MessageStream": "outbound",
         "Headers": [{"Name": "Message-ID", "Value": "<t1@example.com>"}],
+        "Metadata": {"proper_mail_id": "t1@example.com"},
     }
 
 
@@ -142,8 +147,14 @@ def test_the_documented_example_is_the_request() -> None:
         pytest.param({"tags": "welcome"}, {"Tag": "welcome"}, id="one-tag"),
         pytest.param(
             {"metadata": {"color": "blue", "client-id": 12345}},
-            {"Metadata": {"color": "blue", "client-id": "12345"}},
-            id="metadata",
+            {
+                "Metadata": {
+                    "color": "blue",
+                    "client-id": "12345",
+                    "proper_mail_id": "t1@example.com",
+                }
+            },
+            id="metadata-then-our-message-id",
         ),
     ],
 )
@@ -178,6 +189,43 @@ def test_custom_headers_then_our_message_id() -> None:
         {"Name": "List-Id", "Value": "<l.example.com>"},
         {"Name": "Message-ID", "Value": "<t1@example.com>"},
     ]
+
+
+def test_our_message_id_goes_in_metadata_without_angle_brackets() -> None:
+    """METADATA: webhooks echo Metadata, not headers: proper_mail_id is the Message-ID
+    without its angle brackets (the webhook parser puts them back)."""
+    assert body_of(MESSAGE)["Metadata"] == {"proper_mail_id": "t1@example.com"}
+
+
+@pytest.mark.parametrize(
+    ("message_id", "sent"),
+    [
+        pytest.param("<" + "x" * 68 + "@example.com>", True, id="80-characters"),
+        pytest.param("<" + "x" * 69 + "@example.com>", False, id="81-characters"),
+    ],
+)
+def test_a_message_id_over_80_characters_is_not_echoed(message_id: str, sent: bool) -> None:
+    """METADATA_LIMITS: values are at most 80 characters: a longer Message-ID goes as the
+    header only, and the message is still sent."""
+    message = attrs.evolve(MESSAGE, message_id=message_id)
+
+    body = body_of(message)
+
+    assert ("Metadata" in body) is sent
+    assert {"Name": "Message-ID", "Value": message_id} in body["Headers"]
+
+
+@pytest.mark.parametrize(("fields", "sent"), [(9, True), (10, False)])
+def test_our_message_id_takes_no_11th_metadata_field(fields: int, sent: bool) -> None:
+    """METADATA_LIMITS: 10 fields at most: the caller's 10 leave no room for ours, and
+    the message goes without it rather than being refused."""
+    metadata = tuple((f"key{i}", "v") for i in range(fields))
+    message = attrs.evolve(MESSAGE, metadata=metadata)
+
+    sent_metadata = body_of(message)["Metadata"]
+
+    assert ("proper_mail_id" in sent_metadata) is sent
+    assert len(sent_metadata) == fields + sent
 
 
 def test_attachments_are_base64_and_inline_parts_carry_a_cid() -> None:
@@ -281,6 +329,7 @@ def test_provider_options_merge_into_the_body_message_winning() -> None:
         pytest.param({"tags": ["a", "b"]}, "tags", id="two-tags"),
         pytest.param({"tags": "x" * 1001}, "tags[0]", id="tag-over-1000"),
         pytest.param({"metadata": {"a_key": "1", "A_Key": "2"}}, "metadata", id="metadata-case"),
+        pytest.param({"metadata": {"Proper_Mail_Id": "x"}}, "metadata", id="reserved-key"),
         pytest.param(
             {
                 "to": [f"u{i}@example.com" for i in range(40)],

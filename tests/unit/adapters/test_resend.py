@@ -10,6 +10,8 @@ Sources (each test names the one it checks against):
   less than 128 characters)
 - RATE: https://resend.com/docs/api-reference/rate-limit (retry-after, ratelimit-reset)
 - ATTACHMENTS: https://resend.com/docs/dashboard/emails/attachments (40 MB after base64)
+- WEBHOOK_BODY: https://resend.com/docs/dashboard/webhooks/body-parameters (events
+  echo ``tags``; no headers)
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ MESSAGE = compose(
     body="Hello",
 )
 PNG = b"\x89PNG\r\n\x1a\n-image-"
+#: Our Message-ID's tag: base64url of "t1@resend.dev" / "t1@example.com", unpadded.
+DOC_ECHO = {"name": "proper_mail_id", "value": "dDFAcmVzZW5kLmRldg"}
+ECHO = {"name": "proper_mail_id", "value": "dDFAZXhhbXBsZS5jb20"}
 
 
 def body_of(message: Any, options: ResendOptions = OPTIONS) -> dict[str, Any]:
@@ -112,7 +117,7 @@ def test_the_documented_example_is_the_request() -> None:
             }
         ],
         "headers": {"X-Entity-Ref-ID": "123456789", "Message-ID": "<t1@resend.dev>"},
-        "tags": [{"name": "category", "value": "confirm_email"}],
+        "tags": [{"name": "category", "value": "confirm_email"}, DOC_ECHO],
     }
 
 
@@ -152,7 +157,7 @@ def test_the_documented_example_is_the_request() -> None:
         ),
         pytest.param(
             {"tags": ["welcome", "onboarding", "welcome"]},
-            {"tags": [{"name": "welcome"}, {"name": "onboarding"}]},
+            {"tags": [{"name": "welcome"}, {"name": "onboarding"}, ECHO]},
             id="tags-are-names-once",
         ),
         pytest.param(
@@ -163,6 +168,7 @@ def test_the_documented_example_is_the_request() -> None:
                     {"name": "plan", "value": "pro-2"},
                     {"name": "note"},
                     {"name": "welcome"},
+                    ECHO,
                 ]
             },
             id="metadata-are-name-value-tags",
@@ -174,6 +180,33 @@ def test_fields_map_to_resend_fields(fields: dict[str, Any], expected: dict[str,
     body = body_of(message_with(**fields))
 
     assert {key: body.get(key) for key in expected} == expected
+
+
+def test_our_message_id_is_a_tag_in_base64url() -> None:
+    """WEBHOOK_BODY: events echo tags, not headers; the tag alphabet ([A-Za-z0-9_-]) has
+    no '@' or '.', so proper_mail_id is the Message-ID (no angle brackets) in base64url."""
+    tags = body_of(MESSAGE)["tags"]
+
+    assert tags == [ECHO]
+    assert base64.urlsafe_b64decode(ECHO["value"] + "==") == b"t1@example.com"
+
+
+@pytest.mark.parametrize(
+    ("left", "sent"),
+    [
+        pytest.param("x" * 180, True, id="192-characters-256-encoded"),
+        pytest.param("x" * 181, False, id="193-characters-over-256"),
+    ],
+)
+def test_a_message_id_too_long_for_a_tag_is_not_echoed(left: str, sent: bool) -> None:
+    """SEND: a tag value has at most 256 characters: a longer encoded Message-ID is left
+    out (the header still goes), and the message is still sent."""
+    message = attrs.evolve(MESSAGE, message_id=f"<{left}@example.com>")
+
+    body = body_of(message)
+
+    assert ("tags" in body) is sent
+    assert body["headers"]["Message-ID"] == message.message_id
 
 
 def test_text_only_sends_no_html() -> None:
@@ -268,6 +301,8 @@ def test_a_key_over_256_characters_becomes_a_digest() -> None:
         pytest.param({"tags": "étiquette"}, "tags[0]", id="non-ascii-tag"),
         pytest.param({"metadata": {"user.id": "1"}}, "metadata['user.id']", id="key-with-a-dot"),
         pytest.param({"metadata": {"email": "a@b.c"}}, "metadata['email']", id="value-with-at"),
+        pytest.param({"metadata": {"proper_mail_id": "x"}}, "metadata", id="reserved-key"),
+        pytest.param({"tags": "PROPER_MAIL_ID"}, "tags", id="reserved-tag"),
         pytest.param(
             {"metadata": {"welcome": "1"}, "tags": "welcome"}, "tags[0]", id="tag-is-a-key"
         ),

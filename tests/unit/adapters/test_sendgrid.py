@@ -9,6 +9,8 @@ Sources (read 2026-12):
 - Parameter-level errors (reserved headers, categories, content order, attachments):
   https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors
 - X-Message-Id: https://www.twilio.com/docs/sendgrid/glossary/x-message-id
+- Event Webhook (custom_args come back at the top level of every event):
+  https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ DOCUMENTED_BODY: dict[str, Any] = {
     "categories": ["cake", "pie", "baking"],
     **DOCUMENTED_EXTRAS,
     "headers": {"Message-ID": "<sg1@example.com>"},
+    "custom_args": {"proper_mail_id": "sg1@example.com"},
 }
 
 
@@ -123,7 +126,7 @@ def body_of(message: Any, options: SendGridOptions = OPTIONS) -> Any:
 
 def test_the_documented_example_is_built_exactly() -> None:
     """MailSendNoTemplate's first personalization, its settings given as provider options,
-    comes out as the documented body (plus our Message-ID header)."""
+    comes out as the documented body (plus our Message-ID, as a header and a custom arg)."""
     options = attrs.evolve(OPTIONS, provider_options=DOCUMENTED_EXTRAS)
 
     request = build_request(MESSAGE, options)
@@ -248,8 +251,8 @@ def test_the_eu_region_is_a_base_url() -> None:
         pytest.param(
             {"metadata": (("order", "123"), ("user", "zoë"))},
             "custom_args",
-            {"order": "123", "user": "zoë"},
-            id="metadata-as-custom_args",
+            {"order": "123", "user": "zoë", "proper_mail_id": "sg1@example.com"},
+            id="metadata-then-our-message-id-as-custom_args",
         ),
         pytest.param(
             {
@@ -279,13 +282,26 @@ def test_field_mapping(change: dict[str, Any], key: str, expected: Any) -> None:
 
 
 def test_no_optional_fields_when_the_message_has_none() -> None:
-    """A bare message sends no reply_to, attachments, categories or custom_args."""
+    """A bare message sends no reply_to, attachments or categories; custom_args hold
+    our Message-ID alone."""
     message = compose(stamp=STAMP, from_email="a@example.com", to="b@example.com", subject="S")
     message = attrs.evolve(message, body="x")
 
     body = body_of(message)
 
-    assert set(body) == {"personalizations", "from", "subject", "content", "headers"}
+    assert set(body) == {"personalizations", "from", "subject", "content", "headers", "custom_args"}
+    assert body["custom_args"] == {"proper_mail_id": message.message_id.strip("<>")}
+
+
+def test_our_message_id_is_left_out_rather_than_passing_10000_bytes() -> None:
+    """Limitations: custom_args stay under 10,000 bytes: metadata that fits alone is
+    sent without our Message-ID (the header still goes) rather than refused."""
+    metadata = (("k", "v" * (10_000 - 40)),)
+
+    body = body_of(attrs.evolve(MESSAGE, metadata=metadata))
+
+    assert body["custom_args"] == dict(metadata)
+    assert body["headers"]["Message-ID"] == "<sg1@example.com>"
 
 
 def test_sandbox_sets_mail_settings() -> None:
@@ -381,6 +397,7 @@ def test_a_bcc_only_message_sends_each_its_own_copy() -> None:
         pytest.param({"tags": ("x" * 256,)}, "tags", id="category-over-255"),
         pytest.param({"tags": ("café",)}, "tags", id="non-ascii-category"),
         pytest.param({"metadata": (("k", "v" * 10_000),)}, "metadata", id="custom_args-10k"),
+        pytest.param({"metadata": (("proper_mail_id", "x"),)}, "metadata", id="reserved-key"),
         pytest.param(
             {"attachments": (Attachment("", b"x", "text/plain"),)},
             "attachments[0].filename",

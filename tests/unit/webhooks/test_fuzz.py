@@ -95,7 +95,7 @@ FIELD_NAMES = [
     "sg_message_id",
     "reason",
     "response",
-    "message_id",
+    "proper_mail_id",
     # mailgun
     "event-data",
     "signature",

@@ -50,7 +50,7 @@ FAILED: dict[str, Any] = {
     "recipient": "alice@example.com",
     "recipient-domain": "example.com",
     "tags": ["my_tag_1", "my_tag_2"],
-    "user-variables": {"message_id": "<20260302.abc@app.example.com>", "my-var-2": "awesome"},
+    "user-variables": {"proper_mail_id": "20260302.abc@app.example.com", "my-var-2": "awesome"},
 }
 BODY = mailgun_body(FAILED, TOKEN)
 

@@ -36,7 +36,7 @@ BOUNCE: dict[str, Any] = {
     "Name": "Hard bounce",
     "Tag": "Test",
     "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
-    "Metadata": {"a_key": "a_value", "message_id": "<20260302.abc@app.example.com>"},
+    "Metadata": {"a_key": "a_value", "proper_mail_id": "20260302.abc@app.example.com"},
     "ServerID": 23,
     "Description": (
         "The server was unable to deliver your message (ex: unknown user, mailbox not found)."
@@ -159,6 +159,15 @@ def test_a_hard_bounce() -> None:
     assert event.reason == "Test bounce details"
     assert event.event_id == "postmark:Bounce:4323372036854775807"
     assert event.timestamp == dt.datetime(2019, 11, 5, 16, 33, 54, 907025, dt.UTC)
+
+
+def test_a_metadata_message_id_of_the_callers_is_not_ours() -> None:
+    """Only proper_mail_id is our Message-ID: an app's own message_id key is its data."""
+    body = json.dumps({**BOUNCE, "Metadata": {"message_id": "<order-7@shop.example.com>"}})
+
+    (event,) = postmark.parse(body.encode())
+
+    assert event.message_id is None
 
 
 @pytest.mark.parametrize(

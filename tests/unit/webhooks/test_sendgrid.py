@@ -60,7 +60,7 @@ BATCH = [
         "category": "cat facts",
         "sg_event_id": "rbtnWrG1DVDGGGFHFyun0A==",
         "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.000000000000000000000",
-        "message_id": "<20260302.abc@app.example.com>",
+        "proper_mail_id": "20260302.abc@app.example.com",
     },
     {
         "email": "example@test.com",
