@@ -93,8 +93,10 @@ class MailerRegistry(Mapping[str, BaseMailer]):
         specs: Mapping[str, _MailerSpec | BaseMailer],
         *,
         limiter_for: Callable[[str, Rate], RateLimiter] | None = None,
+        guard: Callable[[Message], Message | None] | None = None,
     ) -> None:
         self._specs = dict(specs)
+        self._guard = guard
         self._built: dict[str, BaseMailer] = {}
         self._lock = threading.Lock()
         self._limiter_for = limiter_for
@@ -116,7 +118,7 @@ class MailerRegistry(Mapping[str, BaseMailer]):
                     if self._limiter_for is None:
                         raise ConfigError(f"MAILERS[{name!r}] has a rate_limit, but no limiter")
                     limiter = self._limiter_for(name, spec.rate)
-                mailer.bind(name, CODEC, limiter=limiter, mailers=self)
+                mailer.bind(name, CODEC, limiter=limiter, mailers=self, guard=self._guard)
                 self._built[name] = mailer
             return self._built[name]
 
@@ -197,10 +199,14 @@ class Mail:
         if mailer not in specs:
             raise ConfigError(f"MAILER is {mailer!r}, which is not in MAILERS ({', '.join(specs)})")
         _check_uses(specs)
-        self.mailers = MailerRegistry(specs, limiter_for=self._limiter_for)
+        self.app_env = app_env if app_env is not None else os.getenv("APP_ENV", "dev")
+        self.interceptor = _interceptor_of(
+            intercept_to, intercept_allow, intercept_force, self.app_env
+        )
+        self.mailers = MailerRegistry(specs, limiter_for=self._limiter_for, guard=self.interceptor)
         for name, entry in specs.items():
             if isinstance(entry, BaseMailer):
-                entry.bind(name, CODEC, mailers=self.mailers)
+                entry.bind(name, CODEC, mailers=self.mailers, guard=self.interceptor)
         self.default_mailer = mailer
         self.defaults: Defaults = defaults_from_options(default_options)
         if message_id_domain is not None:
@@ -226,10 +232,7 @@ class Mail:
         self._before_send: list[BeforeSend] = _callables("MAILER_BEFORE_SEND", before_send)
         self._after_send: list[AfterSend] = _callables("MAILER_AFTER_SEND", after_send)
         self._on_failure: list[OnFailure] = _callables("MAILER_ON_FAILURE", on_failure)
-        self.app_env = app_env if app_env is not None else os.getenv("APP_ENV", "dev")
-        self.interceptor = _interceptor_of(
-            intercept_to, intercept_allow, intercept_force, self.app_env
-        )
+        self._hooks: SendHooks | None = None
         self.suppressions = _suppressions_of(
             suppressions, str(queue_kwargs.get("namespace", "proper_mail"))
         )
@@ -241,6 +244,12 @@ class Mail:
         """The hooks every send runs, in order: the app's before_send hooks, the
         suppression check (MAILER_SUPPRESSIONS), the interceptor (MAILER_INTERCEPT_TO);
         then after_send or on_failure."""
+        hooks = self._hooks
+        if hooks is None:
+            hooks = self._hooks = self._collect_hooks()
+        return hooks
+
+    def _collect_hooks(self) -> SendHooks:
         before: list[BeforeSend] = list(self._before_send)
         if self.suppressions is not None:
             before.append(_SkipSuppressed(self.suppressions))
@@ -253,16 +262,19 @@ class Mail:
         changed Message, or a ``Skip``. Workers run it too when they import the module
         that registers it; hooks in MAILER_BEFORE_SEND always run."""
         self._before_send.append(hook)
+        self._hooks = None
         return hook
 
     def after_send(self, hook: AfterSend) -> AfterSend:
         """Register *hook* to run after every send with ``(message, result)``."""
         self._after_send.append(hook)
+        self._hooks = None
         return hook
 
     def on_failure(self, hook: OnFailure) -> OnFailure:
         """Register *hook* to run with ``(message, error)`` for every failed send."""
         self._on_failure.append(hook)
+        self._hooks = None
         return hook
 
     def _limiter_for(self, alias: str, rate: Rate) -> RateLimiter:

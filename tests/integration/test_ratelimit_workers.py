@@ -111,6 +111,10 @@ def start_worker(variables: dict[str, str], log: Path) -> subprocess.Popen[bytes
         )
 
 
+#: Arrivals a second may hold beyond RATE + BURST through latency jitter alone.
+JITTER = 2
+
+
 def most_in_one_second(times: list[float]) -> int:
     """The most arrivals in any window [t, t + 1 s) that starts at an arrival."""
     ordered = sorted(times)
@@ -150,7 +154,11 @@ def test_four_worker_processes_share_one_rate_limit(app: dict[str, Any]) -> None
     assert max(counts.values()) == 1
     times = [at for _, at in arrivals.seen]
     assert max(times) - min(times) >= (MESSAGES - BURST) / RATE - 0.25
-    assert most_in_one_second(times) <= RATE + BURST, sorted(times)
+    # The limiter spaces the starts of sends; arrivals add each request's latency, whose
+    # jitter on a loaded 2-core machine can move one or two arrivals into a neighbouring
+    # second (seen: 21 = RATE + BURST at worst). JITTER allows for that; without the
+    # limit, the 4 workers x 2 threads put well over 100 arrivals in one second.
+    assert most_in_one_second(times) <= RATE + BURST + JITTER, sorted(times)
     assert all(" sent <" in text for text in texts), "a worker sent nothing: no sharing shown"
 
 

@@ -321,3 +321,21 @@ def test_a_bounce_webhook_suppresses_the_next_send(store: str) -> None:
     assert result.suppressed == ("bounced@example.com",)
     assert "hard" in result.recipients[-1].detail
     assert result.accepted == ("fine@example.com",)
+
+
+def test_calling_the_mailer_directly_cannot_bypass_the_interceptor() -> None:
+    """app.mailer.send_now() (the guide's direct call) is intercepted too, and a message
+    that passes both the Mail and the mailer is rewritten once, not twice."""
+    mail = proper_mail.configure(
+        settings(APP_ENV="staging", MAILER_INTERCEPT_TO="staging@example.com")
+    )
+
+    mail.mailer.send_now(EmailMessage(to="customer@example.org", body="x"))
+    proper_mail.send(EmailMessage(to="other@example.org", body="x"))
+
+    first, second = outbox(mail)
+    assert first["To"] == "staging@example.com"
+    assert first["X-Original-To"] == "customer@example.org"
+    assert second["X-Original-To"] == "other@example.org"
+    assert mail.mailer.envelopes[-1].recipients == ("staging@example.com",)  # type: ignore[attr-defined]
+    mail.close()

@@ -147,6 +147,10 @@ def _mapping_errors[F: Callable[..., Any]](fn: F, *, limited: bool = False) -> F
                 f"{type(self).__name__} ({self.alias or 'built directly'}) would send for "
                 "real, and real sends are blocked while proper_mail's test fixture is active"
             )
+        if limited and self._guard is not None and args and isinstance(args[0], Message):
+            rewritten = self._guard(args[0])
+            if rewritten is not None:
+                args = (rewritten, *args[1:])
         if limited and self._limiter is not None:
             self._limiter.acquire()
         try:
@@ -184,6 +188,7 @@ class BaseMailer:
     _recipe: ClassVar[bool] = False  # overrides send_now, not deliver: the guide's 7.5
     _limiter: RateLimiter | None = None
     _mailers: Mapping[str, BaseMailer] | None = None
+    _guard: Callable[[Message], Message | None] | None = None
 
     def __init__(self, *, fail_silently: bool = False) -> None:
         self.fail_silently = fail_silently
@@ -208,13 +213,18 @@ class BaseMailer:
         *,
         limiter: RateLimiter | None = None,
         mailers: Mapping[str, BaseMailer] | None = None,
+        guard: Callable[[Message], Message | None] | None = None,
     ) -> None:
         """Called by the Mail that owns this mailer: its name in MAILERS, the
         EmailMessageDict codec (for ``send_now`` with dicts and the guide's recipe), its
         rate limiter (``rate_limit`` in MAILERS), and the other configured mailers by
-        name (for mailers made of mailers: failover, round robin)."""
+        name (for mailers made of mailers: failover, round robin), and a *guard* every
+        record passes on its way into ``deliver``, however the mailer is called (the
+        interceptor: ``app.mailer.send_now()`` cannot bypass MAILER_INTERCEPT_TO)."""
         self.alias = alias
         self._codec = codec
+        if guard is not None:
+            self._guard = guard
         if limiter is not None:
             self._limiter = limiter
         if mailers is not None:
@@ -237,6 +247,8 @@ class BaseMailer:
         """
         if not self._recipe:
             raise ConfigError(f"{type(self).__name__} must override deliver() (or send_now())")
+        if self._guard is not None:
+            message = self._guard(message) or message
         if self._limiter is not None:
             self._limiter.acquire()
         envelope = self.envelope(message)

@@ -260,9 +260,10 @@ class FailoverMailer(BaseMailer):
         *,
         limiter: RateLimiter | None = None,
         mailers: Mapping[str, BaseMailer] | None = None,
+        guard: Callable[[Message], Message | None] | None = None,
     ) -> None:
         """As BaseMailer's, and check the names against the configured *mailers*."""
-        super().bind(alias, codec, limiter=limiter, mailers=mailers)
+        super().bind(alias, codec, limiter=limiter, mailers=mailers, guard=guard)
         if mailers is None:
             return
         for name in self.mailer_names:

@@ -60,8 +60,8 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import re
-import secrets
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -71,12 +71,13 @@ from ..core.addresses import Address, domain_to_ascii, normalize_domain, prep_ad
 from ..core.headers import encode_words
 from ..core.mime import envelope_of, to_bytes
 from ..core.records import Attachment, Message, SendResult
-from ..errors import ConfigError, MessageError
+from ..errors import ConfigError, MessageError, PermanentDeliveryError
 from .http import (
     HttpMailer,
     HttpRequest,
     Secret,
     all_accepted,
+    ascii_mailbox,
     decode_json,
     merged_options,
     status_error,
@@ -255,7 +256,17 @@ class MailgunMailer(HttpMailer):
 
     def build_request(self, message: Message) -> HttpRequest:
         """The Messages request for *message*, with a fresh multipart boundary."""
-        return build_request(message, self.options, boundary=f"pm-{secrets.token_hex(16)}")
+        # 128 random bits (not a secret: uniqueness is all a boundary needs, and
+        # random avoids a syscall per message); encode_form refuses a boundary found in a
+        # part, so one more draw settles the (astronomically unlikely) clash.
+        for _ in range(3):
+            try:
+                return build_request(
+                    message, self.options, boundary=f"pm-{random.getrandbits(128):032x}"
+                )
+            except BoundaryClashError:
+                continue
+        raise PermanentDeliveryError("mailgun: no multipart boundary fits this message")
 
     def parse_response(
         self, message: Message, status: int, headers: Mapping[str, str], body: bytes
@@ -441,7 +452,11 @@ def _check_addresses(message: Message) -> None:
                     str(address),
                     "Mailgun does not accept a non-ASCII local part (SMTPUTF8)",
                 )
-    count = len(envelope_of(message).recipients)
+    # The envelope (deduplicated) is never longer than the recipient fields: build it
+    # only when those are over the limit.
+    count = len(message.recipients)
+    if count > MAX_RECIPIENTS:
+        count = len(envelope_of(message).recipients)
     if count > MAX_RECIPIENTS:
         raise unsupported(
             PROVIDER,
@@ -464,7 +479,7 @@ def _check_envelope_from(message: Message) -> None:
 
 def _mailbox(address: Address) -> str:
     """``Name <local@domain>``, the name quoted when needed, the domain as A-labels."""
-    return str(attrs.evolve(address, domain=domain_to_ascii(address.domain)))
+    return ascii_mailbox(address)
 
 
 def _header_text(value: str) -> str:
@@ -474,6 +489,10 @@ def _header_text(value: str) -> str:
 
 
 # -- multipart/form-data --------------------------------------------------------------
+
+
+class BoundaryClashError(ValueError):
+    """The multipart boundary occurs inside a part: draw another."""
 
 
 def encode_form(parts: Sequence[FormPart], boundary: str) -> bytes:
@@ -490,7 +509,7 @@ def encode_form(parts: Sequence[FormPart], boundary: str) -> bytes:
     for part in parts:
         value = _bytes(part.value)
         if delimiter in value:
-            raise ValueError("the multipart boundary occurs in a part: draw another")
+            raise BoundaryClashError("the multipart boundary occurs in a part: draw another")
         head = f'Content-Disposition: form-data; name="{_quoted(part.name)}"'
         if part.filename is not None:
             head += f'; filename="{_quoted(part.filename)}"'
@@ -506,4 +525,6 @@ def _bytes(value: str | bytes) -> bytes:
 
 
 def _quoted(text: str) -> str:
+    if '"' not in text and "\\" not in text:
+        return text
     return text.replace("\\", "\\\\").replace('"', '\\"')

@@ -74,6 +74,7 @@ from .http import (
     HttpRequest,
     Secret,
     all_accepted,
+    ascii_mailbox,
     decode_json,
     json_request,
     merged_options,
@@ -352,7 +353,7 @@ def _address(address: Address, field: str) -> str:
             str(address),
             "Postmark does not send to or from a non-ASCII local part (SMTPUTF8)",
         )
-    return str(attrs.evolve(address, domain=domain_to_ascii(address.domain)))
+    return ascii_mailbox(address)
 
 
 def _bodies(message: Message) -> tuple[str | None, str | None]:

@@ -81,6 +81,7 @@ from .http import (
     HttpRequest,
     Secret,
     all_accepted,
+    ascii_mailbox,
     decode_json,
     json_request,
     merged_options,
@@ -305,7 +306,7 @@ def _address(address: Address, field: str) -> str:
             str(address),
             "Resend does not document SMTPUTF8 mailboxes, and a result could not report one",
         )
-    return str(attrs.evolve(address, domain=domain_to_ascii(address.domain)))
+    return ascii_mailbox(address)
 
 
 def _bodies(message: Message) -> tuple[str | None, str | None]:

@@ -204,11 +204,16 @@ class Interceptor:
         """Whether *address* (an addr-spec) passes through."""
         return any(p.fullmatch(address) for p in self._patterns)
 
+    def _passes(self, address: Address) -> bool:
+        return self.allows(address.addr_spec) or any(
+            address.addr_spec.lower() == t.addr_spec.lower() for t in self.to
+        )
+
     def __call__(self, message: Message) -> Message | None:
         """*message* with its recipients rewritten (None: all allowed, unchanged)."""
         fields = (message.to, message.cc, message.bcc)
-        if all(self.allows(a.addr_spec) for group in fields for a in group):
-            return None
+        if all(self._passes(a) for group in fields for a in group):
+            return None  # nothing to intercept, or intercepted already (idempotent)
         kept = [tuple(a for a in group if self.allows(a.addr_spec)) for group in fields]
         headers = [(k, v) for k, v in message.headers if not k.lower().startswith("x-original-")]
         for name, group in zip(
