@@ -4,6 +4,8 @@
     proper-mail check [--app DIR]
     proper-mail preview [--app DIR] [--host H] [--port N] [--allow-remote] [--allowed-host NAME]
     proper-mail worker [--app DIR | --module M [--path DIR]] [--processes N] [--threads N]
+    proper-mail suppressions list [--json] | add ADDRESS [--reason R] [--expires SECONDS]
+                             | remove ADDRESS  [--app DIR]
 
 Every user error is one line on stderr and exit status 2, without a traceback.
 """
@@ -12,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import datetime as dt
 import importlib
 import importlib.metadata
 import inspect
+import json
+import math
 import os
 import re
 import sys
@@ -43,6 +48,12 @@ from .preview import (
     message_of,
     previews_of,
 )
+from .webhooks.suppression import (
+    MemorySuppressionStore,
+    Suppression,
+    SuppressionStore,
+    normalize_address,
+)
 
 __all__ = ["main"]
 
@@ -58,8 +69,8 @@ The app is the folder of your app's Python package: it holds __init__.py, emails
 (one class per email, and previews.py) and views/ (the templates). Every command
 takes it as --app DIR; the default is the current folder.
 
-Configuration: check and preview import the app package and use the proper_mail
-configuration it sets up. When importing the package does not call
+Configuration: check, preview and suppressions import the app package and use the
+proper_mail configuration it sets up. When importing the package does not call
 proper_mail.configure(), they import <app>.main (where the guide's app calls it);
 when nothing is configured after that, they call proper_mail.configure() with
 <app>.config.main (config/main.py), else <app>.config (config.py). When none of
@@ -708,6 +719,83 @@ def _build_mailers(module: ModuleType, broker: object) -> None:
             mail.mailers.build_all()
 
 
+# -- proper-mail suppressions --------------------------------------------------------------
+
+
+def suppression_store(app: Path) -> SuppressionStore:
+    """The suppression list of the app at *app* (its MAILER_SUPPRESSIONS), loaded by the
+    configuration rule of DESCRIPTION. ConfigError when the app has none, or has one that
+    lives only inside each of its processes ("memory")."""
+    folder = find_app(app, emails=False)
+    store = load_app(folder).suppressions
+    if store is None:
+        raise ConfigError(
+            f"{folder.name} has no suppression list: MAILER_SUPPRESSIONS is not set in its"
+            " configuration (set it to a redis:// URL, shared by the app, its workers and"
+            " its webhooks)"
+        )
+    if isinstance(store, MemorySuppressionStore):
+        raise ConfigError(
+            f"{folder.name}'s MAILER_SUPPRESSIONS is 'memory': that list lives inside each"
+            " process of the app, so this command can neither see nor change it (use a"
+            " redis:// URL)"
+        )
+    return store
+
+
+def expires_text(entry: Suppression) -> str:
+    """When *entry* lapses, as ``2026-03-02T10:00:00Z``, or ``permanent``."""
+    if entry.expires is None:
+        return "permanent"
+    return entry.expires.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def suppression_lines(entries: Sequence[Suppression]) -> list[str]:
+    """One line per entry: address, reason, and when it lapses (or ``permanent``), in
+    columns."""
+    address_width = max((len(e.address) for e in entries), default=0)
+    reason_width = max((len(e.reason) for e in entries), default=0)
+    return [
+        f"{e.address:<{address_width}}  {e.reason:<{reason_width}}  {expires_text(e)}"
+        for e in entries
+    ]
+
+
+def suppressions_json(entries: Sequence[Suppression]) -> str:
+    """The entries as a JSON array of ``{"address", "reason", "expires"}`` (expires: UTC
+    ISO 8601, or null when permanent)."""
+    return json.dumps(
+        [
+            {
+                "address": e.address,
+                "reason": e.reason,
+                "expires": None if e.expires is None else expires_text(e),
+            }
+            for e in entries
+        ],
+        indent=2,
+    )
+
+
+def _seconds(value: str) -> float:
+    """An --expires value: a positive, finite number of seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def _reason(value: str) -> str:
+    """A --reason value: one line of text."""
+    reason = " ".join(value.split())
+    if not reason:
+        raise argparse.ArgumentTypeError("the reason is empty")
+    return reason
+
+
 # -- the command line ---------------------------------------------------------------------
 
 
@@ -863,6 +951,70 @@ and actors it serves; it refuses to start when the broker is None (QUEUE is
         "--threads", "-t", type=int, default=8, metavar="N", help="threads per process (default: 8)"
     )
     worker.set_defaults(run=_run_worker)
+
+    suppressions = commands.add_parser(
+        "suppressions",
+        help="list, add or remove addresses on the app's suppression list",
+        formatter_class=_Formatter,
+        description="""\
+Manage the app's suppression list (MAILER_SUPPRESSIONS): the addresses nothing is sent
+to. Bounces and complaints received by the webhook app add to it; these commands list
+it and change it by hand. The list must be one every process shares (a redis:// URL):
+with "memory" each process has its own, which this command cannot reach.
+
+Addresses are compared normalized: lower-cased, the domain in its ASCII form.""",
+    )
+    actions = suppressions.add_subparsers(
+        dest="action", required=True, metavar="ACTION", title="actions"
+    )
+    listing = actions.add_parser(
+        "list",
+        help="print every suppressed address",
+        formatter_class=_Formatter,
+        description="""\
+Print one line per suppressed address: the address, the reason, and when the entry
+lapses (UTC) or 'permanent'. With --json, a JSON array of {"address", "reason",
+"expires"} (expires null when permanent).""",
+    )
+    listing.add_argument(
+        "--json", action="store_true", help="print JSON instead of lines (default: lines)"
+    )
+    adding = actions.add_parser(
+        "add",
+        help="suppress an address",
+        formatter_class=_Formatter,
+        description="""\
+Suppress ADDRESS: nothing is sent to it until it is removed (or, with --expires, until
+then). A permanent entry replaces any entry; an expiring one is refused (status 1) when
+the address is already suppressed, so it never shortens a suppression.""",
+    )
+    adding.add_argument("address", metavar="ADDRESS", help="the address to suppress")
+    adding.add_argument(
+        "--reason",
+        type=_reason,
+        default="manual",
+        metavar="R",
+        help="why, shown by list and in each skipped SendResult (default: %(default)s)",
+    )
+    adding.add_argument(
+        "--expires",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="lift the suppression after SECONDS (default: never)",
+    )
+    removing = actions.add_parser(
+        "remove",
+        help="lift the suppression of an address",
+        formatter_class=_Formatter,
+        description="""\
+Lift the suppression of ADDRESS (and forget its soft bounces). Exit status 1 when it
+was not on the list.""",
+    )
+    removing.add_argument("address", metavar="ADDRESS", help="the address to remove")
+    for action in (listing, adding, removing):
+        action.add_argument("--app", type=Path, default=Path(), metavar="DIR", help=app_help)
+        action.set_defaults(run=_run_suppressions)
     return parser
 
 
@@ -926,6 +1078,41 @@ def _run_worker(args: argparse.Namespace) -> int:
     # and requeues what was prefetched.
     command = plan.command(processes=args.processes, threads=args.threads)
     os.execv(sys.executable, command)  # noqa: S606 - an argument list, no shell
+
+
+def _run_suppressions(args: argparse.Namespace) -> int:
+    store = suppression_store(args.app)
+    if args.action == "list":
+        entries = store.list()
+        if args.json:
+            print(suppressions_json(entries))
+        elif entries:
+            print("\n".join(suppression_lines(entries)))
+        else:
+            print("the suppression list is empty", file=sys.stderr)
+        return 0
+    address = normalize_address(args.address)
+    if args.action == "remove":
+        if store.remove(address):
+            print(f"removed {address}")
+            return 0
+        print(f"{address} is not on the suppression list", file=sys.stderr)
+        return 1
+    expires = None
+    if args.expires is not None:
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=args.expires)
+        current = store.is_suppressed(address)
+        if current is not None:
+            print(
+                f"{address} is already suppressed ({current}); an expiring entry does not"
+                " replace it (remove it first)",
+                file=sys.stderr,
+            )
+            return 1
+    store.add(address, args.reason, expires)
+    entry = Suppression(address, args.reason, expires)
+    print(f"suppressed {address} ({args.reason}, {expires_text(entry)})")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -61,6 +61,8 @@ __all__ = [
     "browse_url",
     "build_message",
     "check_serving",
+    "intercepted",
+    "interception_notice",
     "make_preview_server",
     "parse_host",
     "preview",
@@ -147,6 +149,50 @@ def message_of(made: object, mail: Mail) -> Message:
 def build_message(fn: Preview, params: Mapping[str, str], mail: Mail) -> Message:
     """Call a preview and compose (render) what it returns."""
     return message_of(fn(params), mail)
+
+
+def intercepted(message: Message, mail: Mail) -> Message:
+    """*message* as it would be sent: with MAILER_INTERCEPT_TO set, its recipients
+    rewritten and the originals in X-Original-* headers (the interceptor is the only
+    send hook a preview runs: it is pure, the others are the app's own)."""
+    if mail.interceptor is None:
+        return message
+    return mail.interceptor(message) or message
+
+
+def interception_notice(composed: Message, sent: Message, mail: Mail) -> str:
+    """The HTML paragraph saying where MAILER_INTERCEPT_TO sends *composed* instead
+    (*sent* is ``intercepted(composed)``), with its original recipients; "" when it is
+    not intercepted."""
+    interceptor = mail.interceptor
+    if interceptor is None:
+        return ""
+    esc = html.escape
+    if sent is composed:
+        return (
+            '<p id="intercepted" class="ok">MAILER_INTERCEPT_TO is set, but every recipient'
+            " of this email is on MAILER_INTERCEPT_ALLOW: it is sent as it is.</p>"
+        )
+    originals = "; ".join(
+        f"{label}: {esc(', '.join(map(str, group)))}"
+        for label, group in (("To", composed.to), ("Cc", composed.cc), ("Bcc", composed.bcc))
+        if group
+    )
+    passed = [
+        str(a)
+        for group in (composed.to, composed.cc, composed.bcc)
+        for a in group
+        if interceptor.allows(a.addr_spec)
+    ]
+    allowed = (
+        f" Still sent to (MAILER_INTERCEPT_ALLOW): {esc(', '.join(passed))}." if passed else ""
+    )
+    return (
+        '<p id="intercepted" class="warn">Intercepted (MAILER_INTERCEPT_TO): this email'
+        f" goes to {esc(', '.join(map(str, interceptor.to)))} instead of {originals}."
+        f"{allowed} The original recipients are in its X-Original-To, X-Original-Cc and"
+        " X-Original-Bcc headers.</p>"
+    )
 
 
 def parse_host(value: str) -> tuple[str, int | None] | None:
@@ -289,8 +335,22 @@ class PreviewApp:
         totals = [_plural(len(previews), "email"), _plural(warnings, "lint warning")]
         if failing:
             totals.append(f'<span class="error">{failing} failing to render</span>')
+        try:
+            interceptor = self.mail().interceptor
+        except ConfigError:  # not configured: each row already says so
+            interceptor = None
+        notice = ""
+        if interceptor is not None:
+            allow = ", ".join(interceptor.allow)
+            notice = (
+                '<p id="intercepted" class="warn">MAILER_INTERCEPT_TO is set: these emails go'
+                f" to {html.escape(', '.join(map(str, interceptor.to)))} instead of their"
+                " recipients"
+                + (f" (except those matching {html.escape(allow)})" if allow else "")
+                + ".</p>"
+            )
         body = (
-            f'<h1>Emails</h1><p id="totals">{", ".join(totals)}</p>'
+            f'<h1>Emails</h1><p id="totals">{", ".join(totals)}</p>{notice}'
             '<table class="index"><tr><th>Preview</th><th>Subject</th><th>Lint</th></tr>'
             + "".join(rows)
             + "</table>"
@@ -306,7 +366,9 @@ class PreviewApp:
             return _respond(start, "404 Not Found", "text/plain", b"no such preview\n")
         view = params.pop("view", "desktop")
         download = params.pop("download", None)
-        message = build_message(previews[name], params, self.mail())
+        mail = self.mail()
+        composed = build_message(previews[name], params, mail)
+        message = intercepted(composed, mail)
         query = urlencode(params)
         if part == "html":
             return self.html_part(start, name, message, query)
@@ -322,7 +384,8 @@ class PreviewApp:
             return self.file_part(start, mime, int(part.removeprefix("part/")))
         if part is not None and part.startswith("cid/"):
             return self.cid_part(start, mime, part.removeprefix("cid/"))
-        return self.email_page(start, name, message, mime, view, query)
+        notice = interception_notice(composed, message, mail)
+        return self.email_page(start, name, message, mime, view, query, notice)
 
     def email_page(
         self,
@@ -332,8 +395,10 @@ class PreviewApp:
         mime: email.message.EmailMessage,
         view: str,
         query: str,
+        notice: str = "",
     ) -> Iterable[bytes]:
-        """Lint summary, headers, the HTML in a sandboxed iframe (desktop, mobile), text, files."""
+        """Lint summary, the interception *notice* (HTML), headers, the HTML in a sandboxed
+        iframe (desktop, mobile), text, files."""
         esc = html.escape
         rows = [("Bcc", ", ".join(map(str, message.bcc)))] if message.bcc else []
         header_rows = "".join(
@@ -378,7 +443,7 @@ class PreviewApp:
         lint = "".join(f"<li><code>{esc(i.code)}</code> {esc(i.message)}</li>" for i in issues)
         body = (
             f"<h1>{esc(message.subject)}</h1>"
-            f"{_lint_banner(issues)}"
+            f"{_lint_banner(issues)}{notice}"
             f'<table class="headers">{header_rows}</table>'
             f'<nav class="views">{views} <a href="{base}/eml{qs}">Raw .eml</a> '
             f'<a href="{base}/eml?download=1{esc(suffix)}">Download .eml</a></nav>'

@@ -1,10 +1,12 @@
-"""The proper-mail command: the generator (the guide, 2), check, help, and user errors."""
+"""The proper-mail command: the generator (the guide, 2), check, help, user errors, the
+worker, and the suppression list."""
 
 from __future__ import annotations
 
 import argparse
 import ast
 import importlib.metadata
+import json
 import os
 import shutil
 import signal
@@ -13,14 +15,15 @@ import subprocess
 import sys
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import proper_mail
-from proper_mail.cli import TEST_PY, build_parser, main
+from proper_mail.cli import TEST_PY, build_parser, load_app, main
+from tests.integration.test_queue_redis import REDIS_URL, redis_or_skip
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "myapp"
 PROPER_MAIL = Path(sys.executable).parent / "proper-mail"
@@ -427,8 +430,8 @@ def test_help_is_plain_text_naming_every_command(capsys: pytest.CaptureFixture[s
     assert exit_.value.code == 0
     assert "``" not in out
     assert "::" not in out
-    for command in ("new", "check", "preview", "worker"):
-        assert f"    {command} " in out
+    for command in ("new", "check", "preview", "worker", "suppressions"):
+        assert f"    {command} " in out or f"    {command}\n" in out
     assert "<app>.main" in out
     assert "config/main.py" in out
 
@@ -442,6 +445,24 @@ def test_every_command_has_a_description_and_every_option_its_default(command: s
 
     assert parser.description
     assert options
+    for option in options:
+        assert option.help is not None
+        assert "default" in option.help, option.option_strings
+
+
+@pytest.mark.parametrize("action", ["list", "add", "remove"])
+def test_every_suppressions_action_has_a_description_and_its_options_defaults(
+    action: str,
+) -> None:
+    """suppressions list/add/remove: each is described; each option says its default."""
+    parent = subparsers()["suppressions"]
+    actions = next(a for a in parent._actions if isinstance(a, argparse._SubParsersAction))
+    parser = actions.choices[action]
+
+    options = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+
+    assert parser.description
+    assert "--app" in {flag for option in options for flag in option.option_strings}
     for option in options:
         assert option.help is not None
         assert "default" in option.help, option.option_strings
@@ -484,6 +505,16 @@ def removes(relative: str) -> Setup:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     return remove
+
+
+def appends(relative: str, text: str) -> Setup:
+    """A setup step: add *text* at the end of the app's file *relative*."""
+
+    def append(app: Path) -> None:
+        path = app / relative
+        path.write_text(path.read_text() + text)
+
+    return append
 
 
 def stdlib_named_app(app: Path) -> None:
@@ -570,6 +601,38 @@ ERRORS: list[tuple[str, Setup, list[str], str]] = [
         ["worker", "--app", "{app}", "--module", "x"],
         "pass --app or --module, not both",
     ),
+    (
+        "suppressions without MAILER_SUPPRESSIONS",
+        nothing,
+        ["suppressions", "list", "--app", "{app}"],
+        "has no suppression list: MAILER_SUPPRESSIONS is not set",
+    ),
+    (
+        "suppressions kept in memory",
+        appends("config/main.py", "MAILER_SUPPRESSIONS = 'memory'\n"),
+        ["suppressions", "add", "a@example.com", "--app", "{app}"],
+        "MAILER_SUPPRESSIONS is 'memory': that list lives inside each process of the app",
+    ),
+    (
+        "suppressions with a bad MAILER_SUPPRESSIONS",
+        appends("config/main.py", "MAILER_SUPPRESSIONS = 'postgres://db'\n"),
+        ["suppressions", "list", "--app", "{app}"],
+        "MAILER_SUPPRESSIONS must be 'memory', a redis:// URL or a store",
+    ),
+    (
+        "suppressions with an unreachable Redis",
+        appends("config/main.py", "MAILER_SUPPRESSIONS = 'redis://127.0.0.1:1/0'\n"),
+        ["suppressions", "list", "--app", "{app}"],
+        "the suppression list: ConnectionError",
+    ),
+    (
+        "suppressions add with expires not a positive number",
+        nothing,
+        ["suppressions", "add", "a@example.com", "--expires", "0", "--app", "{app}"],
+        "--expires: must be a positive number of seconds, not '0'",
+    ),
+    ("suppressions add without address", nothing, ["suppressions", "add"], "ADDRESS"),
+    ("suppressions without action", nothing, ["suppressions"], "required: ACTION"),
     (
         "new in a file",
         nothing,
@@ -682,3 +745,119 @@ def test_the_worker_says_what_it_serves_before_starting(tmp_path: Path) -> None:
         f"proper-mail: worker for {module}:broker (1 process x 1 thread);"
         " queues: emails; actors: proper_mail.send_email\n"
     )
+
+
+# -- suppressions -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def listed_app(app: Path) -> Iterator[Path]:
+    """The generated app with MAILER_SUPPRESSIONS in Redis, under a namespace of its own
+    (removed afterwards)."""
+    client = redis_or_skip()
+    namespace = f"pmtest-cli-{uuid.uuid4().hex[:12]}"
+    config = app / "config" / "main.py"
+    settings = f"MAILER_SUPPRESSIONS = {REDIS_URL!r}\nQUEUE_NAMESPACE = {namespace!r}\n"
+    config.write_text(config.read_text() + settings)
+    yield app
+    keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def suppressions(app: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``proper-mail suppressions ARGS --app APP`` as a command."""
+    return subprocess.run(
+        [PROPER_MAIL, "suppressions", *args, "--app", str(app)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_suppressions_add_list_and_remove(listed_app: Path) -> None:
+    """add (normalized, permanent or expiring), list as lines and as JSON, remove."""
+    added = suppressions(listed_app, "add", "Bob@Bücher.DE", "--reason", "asked by phone")
+    expiring = suppressions(listed_app, "add", "carol@example.com", "--expires", "3600")
+
+    lines = suppressions(listed_app, "list")
+    entries = json.loads(suppressions(listed_app, "list", "--json").stdout)
+    removed = suppressions(listed_app, "remove", "bob@BÜCHER.de")
+    left = json.loads(suppressions(listed_app, "list", "--json").stdout)
+
+    assert (added.returncode, added.stdout) == (
+        0,
+        "suppressed bob@xn--bcher-kva.de (asked by phone, permanent)\n",
+    )
+    assert expiring.returncode == 0
+    assert expiring.stdout.startswith("suppressed carol@example.com (manual, 20")
+    assert lines.stdout.splitlines()[0] == "bob@xn--bcher-kva.de  asked by phone  permanent"
+    assert lines.stdout.splitlines()[1].startswith("carol@example.com     manual          20")
+    assert entries[0] == {
+        "address": "bob@xn--bcher-kva.de",
+        "reason": "asked by phone",
+        "expires": None,
+    }
+    assert entries[1]["address"] == "carol@example.com"
+    assert entries[1]["expires"].endswith("Z")
+    assert (removed.returncode, removed.stdout) == (0, "removed bob@xn--bcher-kva.de\n")
+    assert [e["address"] for e in left] == ["carol@example.com"]
+
+
+def test_an_empty_list_prints_nothing_on_stdout(listed_app: Path) -> None:
+    """list on an empty list: nothing to parse on stdout, a line on stderr; --json: []."""
+    lines = suppressions(listed_app, "list")
+    as_json = suppressions(listed_app, "list", "--json")
+
+    assert (lines.returncode, lines.stdout, lines.stderr) == (
+        0,
+        "",
+        "the suppression list is empty\n",
+    )
+    assert json.loads(as_json.stdout) == []
+
+
+def test_removing_an_address_not_on_the_list_is_status_1(listed_app: Path) -> None:
+    """remove of an address that is not suppressed: status 1, saying so on stderr."""
+    result = suppressions(listed_app, "remove", "nobody@example.com")
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "nobody@example.com is not on the suppression list\n"
+
+
+def test_an_expiring_entry_never_shortens_a_suppression(listed_app: Path) -> None:
+    """add --expires of an address already suppressed: status 1, the entry unchanged."""
+    suppressions(listed_app, "add", "gone@example.com", "--reason", "hard-bounce")
+
+    result = suppressions(listed_app, "add", "gone@example.com", "--expires", "60")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("gone@example.com is already suppressed (hard-bounce)")
+    assert json.loads(suppressions(listed_app, "list", "--json").stdout) == [
+        {"address": "gone@example.com", "reason": "hard-bounce", "expires": None}
+    ]
+
+
+def test_a_bad_address_is_one_line_and_status_2(listed_app: Path) -> None:
+    """add of something that is not an address: one line naming it, status 2."""
+    result = suppressions(listed_app, "add", "not an address")
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "proper-mail: address: an address needs an '@': 'not an address'"
+    ]
+
+
+def test_what_the_command_adds_the_app_does_not_send_to(listed_app: Path) -> None:
+    """The command and the app share the list: an address the command suppressed is
+    reported suppressed by the app's send()."""
+    suppressions(listed_app, "add", "gone@example.com")
+    mail = load_app(listed_app)
+
+    result = mail.send(mail.compose(to=["gone@example.com", "ok@example.com"], body="x"))
+
+    assert result.suppressed == ("gone@example.com",)
+    assert result.recipients[-1].detail == "on the suppression list: manual"
+    mail.close()

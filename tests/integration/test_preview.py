@@ -503,3 +503,87 @@ def test_the_url_to_open_is_loopback_when_listening_everywhere(
 ) -> None:
     """The printed URL brackets IPv6 and names loopback for 0.0.0.0 and ::."""
     assert browse_url(address) == url
+
+
+# -- MAILER_INTERCEPT_TO ---------------------------------------------------------------------
+
+
+#: The welcome email's recipients: to a customer, cc an allow-listed colleague, bcc audit.
+RECIPIENTS = "to='zoe@example.org', cc='boss@mycompany.com', bcc='audit@example.org'"
+
+
+def intercepting_app(parent: Path, recipients: str = RECIPIENTS) -> Path:
+    """A preview app configured with MAILER_INTERCEPT_TO = qa@mycompany.com (APP_ENV
+    staging, ``*@mycompany.com`` allowed), whose welcome email has *recipients*."""
+    app = write_preview_app(parent, f"return WelcomeEmail({recipients})")
+    settings = {
+        "MAILERS": {"m": {"type": "proper_mail.ToMemoryMailer"}},
+        "MAILER_DEFAULT_OPTIONS": {"from": "a@example.com"},
+        "VIEWS": str(app / "views"),
+        "APP_ENV": "staging",
+        "MAILER_INTERCEPT_TO": "qa@mycompany.com",
+        "MAILER_INTERCEPT_ALLOW": ["*@mycompany.com"],
+    }
+    (app / "main.py").write_text(
+        f"import proper_mail\nmail = proper_mail.configure({settings!r})\n"
+    )
+    return app
+
+
+@pytest.fixture
+def keep_current() -> Iterator[None]:
+    """The configured Mail before the test is current again after it."""
+    previous = proper_mail.mail._current
+    yield
+    proper_mail.mail._current = previous
+
+
+@pytest.mark.usefixtures("keep_current")
+def test_an_intercepted_email_shows_where_it_goes_and_its_original_recipients(
+    tmp_path: Path,
+) -> None:
+    """MAILER_INTERCEPT_TO: the page says the email goes to the interceptor instead of
+    its recipients (listed), which allow-listed ones still get it, and shows the headers
+    it is sent with: To rewritten, the originals in X-Original-*."""
+    app = PreviewApp(Previews(intercepting_app(tmp_path)))
+
+    _, _, page = get(app, "/preview/welcome")
+    _, _, eml = get(app, "/preview/welcome/eml")
+
+    assert (
+        '<p id="intercepted" class="warn">Intercepted (MAILER_INTERCEPT_TO): this email goes to'
+        " qa@mycompany.com instead of To: zoe@example.org; Cc: boss@mycompany.com;"
+        " Bcc: audit@example.org. Still sent to (MAILER_INTERCEPT_ALLOW): boss@mycompany.com."
+    ) in page
+    assert "<th>To</th><td>qa@mycompany.com</td>" in page
+    assert "<th>Cc</th><td>boss@mycompany.com</td>" in page
+    assert "<th>X-Original-To</th><td>zoe@example.org</td>" in page
+    assert "<th>X-Original-Bcc</th><td>audit@example.org</td>" in page
+    assert "<th>Bcc</th>" not in page
+    assert "X-Original-To: zoe@example.org\r\n" in eml
+    assert "To: qa@mycompany.com\r\n" in eml
+
+
+@pytest.mark.usefixtures("keep_current")
+def test_the_index_says_emails_are_intercepted(tmp_path: Path) -> None:
+    """The index says where MAILER_INTERCEPT_TO sends every email, and who is exempt."""
+    app = PreviewApp(Previews(intercepting_app(tmp_path)))
+
+    _, _, index = get(app, "/")
+
+    assert (
+        '<p id="intercepted" class="warn">MAILER_INTERCEPT_TO is set: these emails go to'
+        " qa@mycompany.com instead of their recipients (except those matching"
+        " *@mycompany.com).</p>"
+    ) in index
+
+
+@pytest.mark.usefixtures("keep_current")
+def test_an_email_only_to_allowed_recipients_is_shown_unchanged(tmp_path: Path) -> None:
+    """Every recipient allow-listed: the page says it is sent as it is; no X-Original-*."""
+    app = PreviewApp(Previews(intercepting_app(tmp_path, "to='dev@mycompany.com'")))
+
+    _, _, page = get(app, "/preview/welcome")
+
+    assert "is on MAILER_INTERCEPT_ALLOW: it is sent as it is." in page
+    assert "X-Original" not in page
