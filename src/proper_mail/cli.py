@@ -71,8 +71,8 @@ takes it as --app DIR; the default is the current folder.
 
 Configuration: check, preview and suppressions import the app package and use the
 proper_mail configuration it sets up. When importing the package does not call
-proper_mail.configure(), they import <app>.main (where the guide's app calls it);
-when nothing is configured after that, they call proper_mail.configure() with
+proper_mail.configure(), they import <app>.main (where the guide's app calls it),
+then <app>.mail; when nothing is configured after that, they call proper_mail.configure() with
 <app>.config.main (config/main.py), else <app>.config (config.py). When none of
 these exists, or none configures anything, the command stops with an error.
 """
@@ -220,9 +220,10 @@ def importable(app: Path) -> Iterator[None]:
 def load_app(app: Path) -> Mail:
     """Import the app package at *app* (a find_app() folder) and return its Mail.
 
-    The configuration rule of DESCRIPTION: the package itself, else ``<app>.main``,
-    else ``configure(<app>.config.main)`` or ``configure(<app>.config)``. ConfigError
-    (one line) when the app cannot be imported or nothing configures it.
+    The configuration rule of DESCRIPTION: the package itself, else ``<app>.main``
+    or ``<app>.mail``, else ``configure(<app>.config.main)`` or
+    ``configure(<app>.config)``. ConfigError (one line) when the app cannot be imported
+    or nothing configures it.
     """
     package = app.name
     with importable(app):
@@ -233,8 +234,9 @@ def load_app(app: Path) -> Mail:
                 f"--app {shown(app)}: importing {package!r} finds {found} instead;"
                 " rename the app's folder"
             )
-        if configured_mail() is None and _module_exists(app, "main"):
-            import_from_app(f"{package}.main", app)
+        for name in ("main", "mail"):
+            if configured_mail() is None and _module_exists(app, name):
+                import_from_app(f"{package}.{name}", app)
         if configured_mail() is None:
             for name in ("config.main", "config"):
                 if _module_exists(app, name):
@@ -249,7 +251,9 @@ def load_app(app: Path) -> Mail:
         main_py = (
             "main.py does not call proper_mail.configure()"
             if _module_exists(app, "main")
-            else "there is no main.py"
+            else "mail.py does not call proper_mail.configure()"
+            if _module_exists(app, "mail")
+            else "there is no main.py or mail.py"
         )
         raise ConfigError(
             f"no configuration for {package}: {main_py}, and there is no config/main.py or"

@@ -190,8 +190,8 @@ def interception_notice(composed: Message, sent: Message, mail: Mail) -> str:
     return (
         '<p id="intercepted" class="warn">Intercepted (MAILER_INTERCEPT_TO): this email'
         f" goes to {esc(', '.join(map(str, interceptor.to)))} instead of {originals}."
-        f"{allowed} The original recipients are in its X-Original-To, X-Original-Cc and"
-        " X-Original-Bcc headers.</p>"
+        f"{allowed} The original recipients are in its X-Original-To and X-Original-Cc"
+        " headers (and X-Original-Bcc when no allowed recipient gets the copy).</p>"
     )
 
 

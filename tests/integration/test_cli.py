@@ -341,6 +341,21 @@ def test_a_main_that_configures_comes_before_config(app: Path) -> None:
     assert list(mail.mailers) == ["from_main"]
 
 
+def test_a_mail_module_that_configures_is_found(app: Path) -> None:
+    """<app>.mail (the README's production layout) configures: config/main.py is unused."""
+    (app / "mail.py").write_text(
+        "import proper_mail\n"
+        "from .config import main as config\n"
+        "memory = {'type': 'proper_mail.ToMemoryMailer'}\n"
+        "mail = proper_mail.configure(config, MAILERS={'from_mail_py': memory}, MAILER=None)\n"
+    )
+
+    assert main(["check", "--app", str(app)]) == 0
+    mail = proper_mail.mail.configured_mail()
+    assert mail is not None
+    assert list(mail.mailers) == ["from_mail_py"]
+
+
 def test_a_package_that_configures_itself_is_left_alone(app: Path) -> None:
     """The package's __init__ configures: main.py is never imported."""
     (app / "__init__.py").write_text(

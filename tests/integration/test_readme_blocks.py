@@ -191,7 +191,7 @@ def test_the_intercept_block_sends_staging_mail_to_qa_only() -> None:
     assert (sent["To"], sent["Cc"]) == ("qa@mycompany.com", "boss@mycompany.com")
     assert sent["X-Original-To"] == "customer@example.org"
     assert sent["X-Original-Cc"] == "boss@mycompany.com"
-    assert sent["X-Original-Bcc"] == "audit@example.org"
+    assert sent["X-Original-Bcc"] is None  # boss shares this copy: Bcc stays hidden
     assert result.accepted == ("qa@mycompany.com", "boss@mycompany.com")
     mail.close()
 

@@ -238,8 +238,30 @@ def test_intercept_to_rewrites_recipients_outside_production() -> None:
     assert sent["To"] == "staging@example.com"
     assert sent["Cc"] == "boss@mycompany.com"
     assert sent["X-Original-To"] == "customer@example.org"
-    assert sent["X-Original-Bcc"] == "audit@example.org"
+    assert sent["X-Original-Bcc"] is None  # boss gets this copy: Bcc stays hidden
     assert result.accepted == ("staging@example.com", "boss@mycompany.com")
+    mail.close()
+
+
+def test_a_suppressed_allowed_recipient_stays_suppressed_when_intercepting() -> None:
+    """The suppression check runs before the interceptor, and the interceptor keeps
+    what it removed out: an allow-listed but suppressed address is not sent to."""
+    mail = proper_mail.configure(
+        settings(
+            APP_ENV="staging",
+            MAILER_INTERCEPT_TO="staging@example.com",
+            MAILER_INTERCEPT_ALLOW=["*@mycompany.com"],
+            MAILER_SUPPRESSIONS="memory",
+        )
+    )
+    assert mail.suppressions is not None
+    mail.suppressions.add("boss@mycompany.com", "hard-bounce")
+
+    result = EmailMessage(to="customer@example.org", cc="boss@mycompany.com", body="x").send()
+
+    assert result.accepted == ("staging@example.com",)
+    assert result.suppressed == ("boss@mycompany.com",)
+    assert mail.mailer.envelopes[-1].recipients == ("staging@example.com",)  # type: ignore[attr-defined]
     mail.close()
 
 

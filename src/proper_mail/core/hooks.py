@@ -210,20 +210,39 @@ class Interceptor:
         )
 
     def __call__(self, message: Message) -> Message | None:
-        """*message* with its recipients rewritten (None: all allowed, unchanged)."""
+        """*message* with its recipients rewritten (None: all allowed, unchanged).
+
+        Recipients already out of the envelope (``envelope_to``: a retry's subset, or
+        addresses a suppression check removed) stay out: allowed ones pass only if they
+        were in it. ``X-Original-Bcc`` is written only when no allowed recipient gets
+        the message, so Bcc addresses are never shown to a real recipient.
+        """
         fields = (message.to, message.cc, message.bcc)
         if all(self._passes(a) for group in fields for a in group):
             return None  # nothing to intercept, or intercepted already (idempotent)
         kept = [tuple(a for a in group if self.allows(a.addr_spec)) for group in fields]
         headers = [(k, v) for k, v in message.headers if not k.lower().startswith("x-original-")]
-        for name, group in zip(
-            ("X-Original-To", "X-Original-Cc", "X-Original-Bcc"), fields, strict=True
-        ):
-            if group:
-                headers.append((name, ", ".join(str(a) for a in group)))
+        originals = [("X-Original-To", message.to), ("X-Original-Cc", message.cc)]
+        if not any(kept):
+            originals.append(("X-Original-Bcc", message.bcc))
+        headers.extend(
+            (name, ", ".join(str(a) for a in group)) for name, group in originals if group
+        )
         to = kept[0] + tuple(t for t in self.to if t not in kept[0])
+        envelope_to: tuple[str, ...] = ()
+        if message.envelope_to:
+            still = {a.lower() for a in message.envelope_to}
+            allowed = [a for group in kept for a in group if a.addr_spec.lower() in still]
+            intercepted = len(allowed) < len(message.envelope_to)
+            targets = [t.addr_spec for t in self.to] if intercepted else []
+            envelope_to = tuple(dict.fromkeys([*targets, *(a.addr_spec for a in allowed)]))
         return attrs.evolve(
-            message, to=to, cc=kept[1], bcc=kept[2], headers=tuple(headers), envelope_to=()
+            message,
+            to=to,
+            cc=kept[1],
+            bcc=kept[2],
+            headers=tuple(headers),
+            envelope_to=envelope_to,
         )
 
 

@@ -173,14 +173,40 @@ def test_interceptor_leaves_an_all_allowed_message_alone() -> None:
     assert interceptor(internal) is None
 
 
-def test_interceptor_drops_a_retry_subset() -> None:
-    """A retry's envelope_to named the original recipients: the rewrite clears it."""
+def test_interceptor_maps_a_retry_subset_onto_the_interceptor() -> None:
+    """A retry's envelope_to named original recipients: they become the interceptor."""
     retry = attrs.evolve(MESSAGE, envelope_to=("bob@example.com",))
 
     rewritten = Interceptor.of("staging@example.com")(retry)
 
     assert rewritten is not None
     assert envelope_of(rewritten).recipients == ("staging@example.com",)
+
+
+def test_interceptor_keeps_removed_allowed_recipients_out() -> None:
+    """An allowed recipient that was out of the envelope (suppressed) stays out; one
+    that was in stays in."""
+    narrowed = attrs.evolve(MESSAGE, envelope_to=("ann@example.com",))
+    interceptor = Interceptor.of("staging@example.com", "*@mycompany.com")
+
+    rewritten = interceptor(narrowed)
+    only_boss = interceptor(attrs.evolve(MESSAGE, envelope_to=("boss@mycompany.com",)))
+
+    assert rewritten is not None
+    assert envelope_of(rewritten).recipients == ("staging@example.com",)
+    assert only_boss is not None
+    assert envelope_of(only_boss).recipients == ("boss@mycompany.com",)
+
+
+def test_interceptor_shows_bcc_only_to_the_interceptor() -> None:
+    """X-Original-Bcc is written only when no allowed recipient gets the copy."""
+    alone = Interceptor.of("staging@example.com")(MESSAGE)
+    shared = Interceptor.of("staging@example.com", "*@mycompany.com")(MESSAGE)
+
+    assert alone is not None
+    assert shared is not None
+    assert dict(alone.headers)["X-Original-Bcc"] == "audit@example.com"
+    assert "X-Original-Bcc" not in dict(shared.headers)
 
 
 @pytest.mark.parametrize(
