@@ -172,7 +172,7 @@ def build_request(message: Message, options: MailgunOptions, *, boundary: str) -
     parts = _with_options([*base, *_send_options(message, options, echo=True)], extra)
     if _options_size(parts) > MAX_OPTIONS_BYTES:  # our Message-ID never refuses a message
         parts = _with_options([*base, *_send_options(message, options, echo=False)], extra)
-    _check_options_size(parts)
+        _check_options_size(parts)
     endpoint = "messages.mime" if use_mime else "messages"
     credentials = base64.b64encode(f"api:{options.api_key.reveal()}".encode()).decode("ascii")
     return HttpRequest(
@@ -436,10 +436,17 @@ def _option_text(value: object) -> str:
 
 def _options_size(parts: list[FormPart]) -> int:
     return sum(
-        len(part.name.encode()) + len(_bytes(part.value))
+        _octets(part.name) + _octets(part.value)
         for part in parts
         if part.name.startswith(_OPTION_PREFIXES)
     )
+
+
+def _octets(value: str | bytes) -> int:
+    """The UTF-8 size of *value* (without encoding ASCII, the usual case)."""
+    if isinstance(value, bytes) or value.isascii():
+        return len(value)
+    return len(value.encode())
 
 
 def _check_options_size(parts: list[FormPart]) -> None:
