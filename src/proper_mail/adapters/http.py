@@ -55,12 +55,14 @@ __all__ = [
     "Secret",
     "all_accepted",
     "ascii_mailbox",
+    "ascii_mailbox_of",
     "check_base_url",
     "decode_json",
     "json_request",
     "merged_options",
     "retry_after_of",
     "status_error",
+    "text_and_html",
     "unsupported",
 ]
 
@@ -169,6 +171,48 @@ def ascii_mailbox(address: Address) -> str:
     if address.domain.isascii():
         return str(address)
     return str(attrs.evolve(address, domain=domain_to_ascii(address.domain)))
+
+
+#: Charsets a provider that encodes bodies itself (as UTF-8) can take as they are.
+UTF8_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
+
+def text_and_html(provider: str, message: Message) -> tuple[str | None, str | None]:
+    """The text and the HTML body of *message* for a provider that takes one of each
+    (the body and its alternatives); UnsupportedFeature for another type, a second body
+    of one type, or a charset other than UTF-8 (the provider encodes bodies itself)."""
+    name = provider.capitalize()
+    if message.charset.lower() not in UTF8_CHARSETS:
+        raise unsupported(
+            provider, "charset", message.charset, f"{name} encodes bodies itself (UTF-8)"
+        )
+    parts = [
+        ("body", "text/html" if message.content_subtype == "html" else "text/plain", message.body)
+    ]
+    parts += [
+        (f"alternatives[{i}]", alt.mimetype.lower(), alt.content)
+        for i, alt in enumerate(message.alternatives)
+    ]
+    found: dict[str, str] = {}
+    for field, mimetype, content in parts:
+        if mimetype not in ("text/plain", "text/html"):
+            raise unsupported(
+                provider, field, mimetype, f"{name} takes a text and an HTML body, nothing else"
+            )
+        if mimetype in found:
+            raise unsupported(
+                provider, field, mimetype, f"{name} takes one {mimetype} body, this is a second"
+            )
+        found[mimetype] = content
+    return found.get("text/plain"), found.get("text/html")
+
+
+def ascii_mailbox_of(provider: str, address: Address, field: str, why: str) -> str:
+    """``ascii_mailbox(address)``, or UnsupportedFeature (*why*) for a non-ASCII local
+    part, which a provider without SMTPUTF8 cannot send to or from."""
+    if not address.local_part.isascii():
+        raise unsupported(provider, field, str(address), why)
+    return ascii_mailbox(address)
 
 
 def merged_options(

@@ -83,12 +83,13 @@ from .http import (
     HttpRequest,
     Secret,
     all_accepted,
-    ascii_mailbox,
+    ascii_mailbox_of,
     decode_json,
     json_request,
     merged_options,
     retry_after_of,
     status_error,
+    text_and_html,
     unsupported,
 )
 
@@ -116,7 +117,6 @@ MAX_METADATA_VALUE: Final = 80
 #: reading of MB, so that nothing Postmark would take is refused here.
 MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
 #: Charsets whose text the provider's UTF-8 carries exactly; another one cannot be honoured.
-UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 TRACK_LINKS: Final = ("None", "HtmlAndText", "HtmlOnly", "TextOnly")
 
 # ErrorCode values from https://postmarkapp.com/developer/api/overview#error-codes. Only
@@ -358,41 +358,17 @@ def _same_mailbox(a: Address, b: Address) -> bool:
 
 def _address(address: Address, field: str) -> str:
     """``Name <local@a-label.domain>`` (the name quoted when it needs it)."""
-    if not address.local_part.isascii():
-        raise unsupported(
-            PROVIDER,
-            field,
-            str(address),
-            "Postmark does not send to or from a non-ASCII local part (SMTPUTF8)",
-        )
-    return ascii_mailbox(address)
+    return ascii_mailbox_of(
+        PROVIDER,
+        address,
+        field,
+        "Postmark does not send to or from a non-ASCII local part (SMTPUTF8)",
+    )
 
 
 def _bodies(message: Message) -> tuple[str | None, str | None]:
     """The text and the HTML body: the body and its alternatives, one of each at most."""
-    if message.charset.lower() not in UTF8_CHARSETS:
-        raise unsupported(
-            PROVIDER, "charset", message.charset, "Postmark encodes bodies itself (UTF-8)"
-        )
-    parts = [
-        ("body", "text/html" if message.content_subtype == "html" else "text/plain", message.body)
-    ]
-    parts += [
-        (f"alternatives[{i}]", alt.mimetype.lower(), alt.content)
-        for i, alt in enumerate(message.alternatives)
-    ]
-    found: dict[str, str] = {}
-    for field, mimetype, content in parts:
-        if mimetype not in ("text/plain", "text/html"):
-            raise unsupported(
-                PROVIDER, field, mimetype, "Postmark takes a text and an HTML body, nothing else"
-            )
-        if mimetype in found:
-            raise unsupported(
-                PROVIDER, field, mimetype, f"Postmark takes one {mimetype} body, this is a second"
-            )
-        found[mimetype] = content
-    return found.get("text/plain"), found.get("text/html")
+    return text_and_html(PROVIDER, message)
 
 
 def _tag(tags: tuple[str, ...]) -> str | None:

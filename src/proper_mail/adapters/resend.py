@@ -90,12 +90,13 @@ from .http import (
     HttpRequest,
     Secret,
     all_accepted,
-    ascii_mailbox,
+    ascii_mailbox_of,
     decode_json,
     json_request,
     merged_options,
     retry_after_of,
     status_error,
+    text_and_html,
     unsupported,
 )
 
@@ -119,7 +120,6 @@ MAX_CONTENT_ID: Final = 127  # "must be less than 128 characters"
 #: "Emails can be no larger than 40MB (including attachments after Base64 encoding)".
 MAX_REQUEST_BYTES: Final = 40 * 1024 * 1024
 #: Charsets whose text the provider's UTF-8 carries exactly; another one cannot be honoured.
-UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 
 _TAG_TEXT = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _KEY_TEXT = re.compile(r"[!-~]+")  # printable ASCII: a valid header value as it is
@@ -308,41 +308,17 @@ def _key(address: Address) -> tuple[str, str]:
 
 def _address(address: Address, field: str) -> str:
     """``Name <local@a-label.domain>`` (the name quoted when it needs it)."""
-    if not address.local_part.isascii():
-        raise unsupported(
-            PROVIDER,
-            field,
-            str(address),
-            "Resend does not document SMTPUTF8 mailboxes, and a result could not report one",
-        )
-    return ascii_mailbox(address)
+    return ascii_mailbox_of(
+        PROVIDER,
+        address,
+        field,
+        "Resend does not document SMTPUTF8 mailboxes, and a result could not report one",
+    )
 
 
 def _bodies(message: Message) -> tuple[str | None, str | None]:
     """The text and the HTML body: the body and its alternatives, one of each at most."""
-    if message.charset.lower() not in UTF8_CHARSETS:
-        raise unsupported(
-            PROVIDER, "charset", message.charset, "Resend encodes bodies itself (UTF-8)"
-        )
-    parts = [
-        ("body", "text/html" if message.content_subtype == "html" else "text/plain", message.body)
-    ]
-    parts += [
-        (f"alternatives[{i}]", alt.mimetype.lower(), alt.content)
-        for i, alt in enumerate(message.alternatives)
-    ]
-    found: dict[str, str] = {}
-    for field, mimetype, content in parts:
-        if mimetype not in ("text/plain", "text/html"):
-            raise unsupported(
-                PROVIDER, field, mimetype, "Resend takes a text and an HTML body, nothing else"
-            )
-        if mimetype in found:
-            raise unsupported(
-                PROVIDER, field, mimetype, f"Resend takes one {mimetype} body, this is a second"
-            )
-        found[mimetype] = content
-    return found.get("text/plain"), found.get("text/html")
+    return text_and_html(PROVIDER, message)
 
 
 def _tags(message: Message) -> list[dict[str, str]]:
