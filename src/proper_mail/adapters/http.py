@@ -216,11 +216,30 @@ def ascii_mailbox_of(provider: str, address: Address, field: str, why: str) -> s
 
 
 def merged_options(
-    message: Message, provider: str, mailer_options: Mapping[str, Any]
+    message: Message,
+    provider: str,
+    mailer_options: Mapping[str, Any],
+    reserved: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The provider options for one request: the mailer's, then the message's (which
-    win, key by key)."""
-    return {**mailer_options, **message.options_for(provider)}
+    win, key by key).
+
+    *reserved* names (lower-case; compared case-insensitively) are the request fields
+    proper_mail builds from the message itself: recipients, sender, bodies, headers,
+    tags and metadata. An option that would replace one is UnsupportedFeature, since it
+    would send to people the SendResult, the interceptor and the suppression list never
+    saw: set the message's own field instead."""
+    merged = {**mailer_options, **message.options_for(provider)}
+    for key in merged:
+        if key.lower() in reserved:
+            raise unsupported(
+                provider,
+                "provider_options",
+                key,
+                "proper_mail sets this field from the message (recipients, sender, bodies, "
+                "headers, tags, metadata); set the message's own field instead",
+            )
+    return merged
 
 
 def unsupported(provider: str, field: str, value: object, reason: str) -> UnsupportedFeature:
@@ -400,6 +419,13 @@ class HttpMailer(BaseMailer):
                 f"provider_options must be a mapping, not {type(provider_options).__name__}"
             )
         self.provider_options: dict[str, Any] = dict(provider_options or {})
+        keyed = self.provider_options.get(self.provider)
+        if self.provider and len(self.provider_options) == 1 and isinstance(keyed, Mapping):
+            raise ConfigError(
+                f"provider_options of a {type(self).__name__} are its request fields "
+                f"themselves, e.g. {{'MessageStream': 'broadcast'}}, not keyed by "
+                f"{self.provider!r} (that shape is for a message's provider_options)"
+            )
         try:
             json.dumps(self.provider_options)
         except (TypeError, ValueError) as e:

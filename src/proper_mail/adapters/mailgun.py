@@ -68,7 +68,7 @@ import json
 import random
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
@@ -106,6 +106,23 @@ __all__ = [
 ]
 
 PROVIDER = "mailgun"
+#: Request fields built from the message: provider_options may not replace them.
+RESERVED: Final = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "text",
+        "html",
+        "attachment",
+        "inline",
+        "message",
+        "h:reply-to",
+        "h:message-id",
+        "h:x-mailgun-variables",
+    }
+)
 MAILGUN_URL = "https://api.mailgun.net"
 MAILGUN_EU_URL = "https://api.eu.mailgun.net"
 
@@ -168,7 +185,7 @@ def build_request(message: Message, options: MailgunOptions, *, boundary: str) -
     else:
         use_mime = options.mime is True or form_problem(message) is not None
     base = _mime_parts(message) if use_mime else _form_parts(message)
-    extra = merged_options(message, PROVIDER, options.provider_options)
+    extra = merged_options(message, PROVIDER, options.provider_options, RESERVED)
     parts = _with_options([*base, *_send_options(message, options, echo=True)], extra)
     if _options_size(parts) > MAX_OPTIONS_BYTES:  # our Message-ID never refuses a message
         parts = _with_options([*base, *_send_options(message, options, echo=False)], extra)

@@ -106,6 +106,21 @@ __all__ = [
 ]
 
 PROVIDER: Final = "postmark"
+#: Request fields built from the message: provider_options may not replace them.
+RESERVED: Final = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "replyto",
+        "htmlbody",
+        "textbody",
+        "headers",
+        "attachments",
+        "metadata",
+    }
+)
 DEFAULT_BASE_URL: Final = "https://api.postmarkapp.com"
 #: The server token Postmark documents for test sends: checked, answered, never delivered.
 TEST_TOKEN: Final = "POSTMARK_API_TEST"  # noqa: S105 (public, documented, sends nothing)
@@ -217,7 +232,7 @@ def build_request(message: Message, options: PostmarkOptions) -> HttpRequest:
         payload["TrackOpens"] = options.track_opens
     if options.track_links is not None:
         payload["TrackLinks"] = options.track_links
-    payload.update(merged_options(message, PROVIDER, options.provider_options))
+    payload.update(merged_options(message, PROVIDER, options.provider_options, RESERVED))
     if not payload.get("TextBody") and not payload.get("HtmlBody"):
         raise unsupported(
             PROVIDER, "body", "", "Postmark needs a text or an HTML body (ErrorCode 300)"

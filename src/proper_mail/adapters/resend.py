@@ -113,6 +113,21 @@ __all__ = [
 ]
 
 PROVIDER: Final = "resend"
+#: Request fields built from the message: provider_options may not replace them.
+RESERVED: Final = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "reply_to",
+        "html",
+        "text",
+        "headers",
+        "attachments",
+        "tags",
+    }
+)
 DEFAULT_BASE_URL: Final = "https://api.resend.com"
 MAX_TO: Final = 50
 MAX_IDEMPOTENCY_KEY: Final = 256
@@ -210,7 +225,7 @@ def build_request(message: Message, options: ResendOptions) -> HttpRequest:
         payload["attachments"] = [
             _attachment(f"attachments[{i}]", a) for i, a in enumerate(message.attachments)
         ]
-    payload.update(merged_options(message, PROVIDER, options.provider_options))
+    payload.update(merged_options(message, PROVIDER, options.provider_options, RESERVED))
 
     request = json_request(
         "POST",

@@ -58,7 +58,7 @@ import base64
 import json
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
@@ -94,6 +94,19 @@ __all__ = [
 ]
 
 PROVIDER = "sendgrid"
+#: Request fields built from the message: provider_options may not replace them.
+RESERVED: Final = frozenset(
+    {
+        "personalizations",
+        "from",
+        "reply_to",
+        "reply_to_list",
+        "content",
+        "attachments",
+        "headers",
+        "custom_args",
+    }
+)
 SENDGRID_URL = "https://api.sendgrid.com"
 SENDGRID_EU_URL = "https://api.eu.sendgrid.com"
 
@@ -172,7 +185,7 @@ def build_request(message: Message, options: SendGridOptions) -> HttpRequest:
     _check_envelope_from(message)
     if options.sandbox:
         payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
-    extra = merged_options(message, PROVIDER, options.provider_options)
+    extra = merged_options(message, PROVIDER, options.provider_options, RESERVED)
     return json_request(
         "POST",
         f"{options.base_url}/v3/mail/send",

@@ -71,7 +71,7 @@ import base64
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -117,6 +117,10 @@ __all__ = [
 ]
 
 PROVIDER = "ses"
+#: Request fields built from the message: provider_options may not replace them.
+RESERVED: Final = frozenset(
+    {"fromemailaddress", "destination", "content", "emailtags", "replytoaddresses"}
+)
 SEND_PATH = "/v2/email/outbound-emails"
 #: "Using the SES v2 API - Maximum message size (including attachments): 40 MB per
 #: message (after base64 encoding)" (quotas.html): the MIME bytes, attachments encoded.
@@ -287,7 +291,7 @@ def build_request(message: Message, options: SESOptions) -> HttpRequest:
         payload["FeedbackForwardingEmailAddress"] = feedback
     if options.feedback_forwarding_arn:
         payload["FeedbackForwardingEmailAddressIdentityArn"] = options.feedback_forwarding_arn
-    payload.update(merged_options(message, PROVIDER, options.provider_options))
+    payload.update(merged_options(message, PROVIDER, options.provider_options, RESERVED))
     return json_request("POST", options.base_url + SEND_PATH, payload)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 
+import attrs
 import pytest
 
 from proper_mail import compose
@@ -26,6 +27,7 @@ from proper_mail.errors import (
     PermanentDeliveryError,
     RateLimited,
     TransientDeliveryError,
+    UnsupportedFeature,
 )
 
 STAMP = Stamp(date=dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC), token="t1")
@@ -198,3 +200,58 @@ def test_http_request_is_frozen() -> None:
 
     with pytest.raises(AttributeError):
         request.url = "https://evil.test/"  # type: ignore[misc]
+
+
+PROVIDER_MAILERS = [
+    ("postmark", "PostmarkMailer", {"server_token": "t"}, "To"),
+    ("resend", "ResendMailer", {"api_key": "re_x"}, "to"),
+    ("sendgrid", "SendGridMailer", {"api_key": "SG.x"}, "personalizations"),
+    ("mailgun", "MailgunMailer", {"api_key": "k", "domain": "mg.example.com"}, "bcc"),
+    (
+        "ses",
+        "SESMailer",
+        {"region": "us-east-1", "access_key_id": "AK", "secret_access_key": "s"},
+        "Destination",
+    ),
+]
+
+
+@pytest.mark.parametrize(("provider", "cls", "options", "field"), PROVIDER_MAILERS)
+@pytest.mark.parametrize("where", ["message", "mailer"])
+def test_provider_options_cannot_replace_the_recipients(
+    provider: str, cls: str, options: dict[str, str], field: str, where: str
+) -> None:
+    """A provider option naming a field built from the message (here the recipients,
+    in any case) is refused: it would send to people the SendResult, the interceptor and
+    the suppression list never saw."""
+    import proper_mail
+
+    extra = {field.upper(): ["evil@example.net"]}
+    mailer = getattr(proper_mail, cls)(
+        base_url="http://127.0.0.1:9",
+        provider_options=extra if where == "mailer" else None,
+        **options,
+    )
+    message = attrs.evolve(MESSAGE, provider_options=())
+    if where == "message":
+        message = compose(
+            stamp=STAMP,
+            from_email="app@example.com",
+            to="a@example.com",
+            subject="Hi",
+            provider_options={provider: extra},
+        )
+
+    with pytest.raises(UnsupportedFeature, match="provider_options"):
+        mailer.build_request(message)
+
+
+def test_mailer_provider_options_keyed_by_provider_are_refused() -> None:
+    """On a mailer, provider_options are the request fields themselves; the message's
+    keyed shape there is a ConfigError, not fields sent as {"postmark": {...}}."""
+    import proper_mail
+
+    with pytest.raises(ConfigError, match="not keyed by 'postmark'"):
+        proper_mail.PostmarkMailer(
+            server_token="t", provider_options={"postmark": {"MessageStream": "broadcast"}}
+        )
