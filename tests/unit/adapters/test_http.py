@@ -239,6 +239,7 @@ def test_provider_options_cannot_replace_the_recipients(
             from_email="app@example.com",
             to="a@example.com",
             subject="Hi",
+            body="Hello",
             provider_options={provider: extra},
         )
 
