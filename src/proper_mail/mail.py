@@ -9,6 +9,7 @@ in ``core/``.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import importlib
 import inspect
 import logging
@@ -374,6 +375,7 @@ class Mail:
         values.update(overrides)
         if "MAILERS" not in values:
             raise ConfigError("MAILERS is not set in the configuration")
+        _check_mailer_settings(values)
         return cls(
             mailers=values["MAILERS"],
             mailer=values.get("MAILER"),
@@ -386,7 +388,7 @@ class Mail:
             css_inlining=values.get("CSS_INLINING", True),
             auto_reload=values.get(
                 "TEMPLATES_AUTO_RELOAD",
-                values.get("APP_ENV", os.getenv("APP_ENV", "dev")) != "prod",
+                not is_production(values.get("APP_ENV", os.getenv("APP_ENV", "dev"))),
             ),
             before_send=_listed(values.get("MAILER_BEFORE_SEND", ())),
             after_send=_listed(values.get("MAILER_AFTER_SEND", ())),
@@ -545,6 +547,39 @@ def _queue_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+#: The settings named MAILER*: a misspelt one is a ConfigError, not silently ignored (a
+#: typo in MAILER_INTERCEPT_TO would otherwise mail customers from staging).
+MAILER_SETTINGS = (
+    "MAILERS",
+    "MAILER",
+    "MAILER_DEFAULT_OPTIONS",
+    "MAILER_BEFORE_SEND",
+    "MAILER_AFTER_SEND",
+    "MAILER_ON_FAILURE",
+    "MAILER_INTERCEPT_TO",
+    "MAILER_INTERCEPT_ALLOW",
+    "MAILER_INTERCEPT_FORCE",
+    "MAILER_SUPPRESSIONS",
+)
+
+
+def _check_mailer_settings(values: Mapping[str, Any]) -> None:
+    for key in values:
+        if key.startswith("MAILER") and key not in MAILER_SETTINGS:
+            close = difflib.get_close_matches(key, MAILER_SETTINGS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(
+                f"unknown setting {key}{hint} (the MAILER settings are: "
+                + ", ".join(MAILER_SETTINGS)
+                + ")"
+            )
+
+
+def is_production(app_env: object) -> bool:
+    """Whether APP_ENV names production: ``prod`` or ``production``, any case."""
+    return isinstance(app_env, str) and app_env.strip().lower() in ("prod", "production")
+
+
 def _listed(value: Any) -> Sequence[Any]:
     """A setting that takes one callable or a list of them."""
     if value is None:
@@ -577,9 +612,9 @@ def _interceptor_of(to: Any, allow: Any, force: Any, app_env: str) -> Intercepto
         return None
     if not isinstance(force, bool):
         raise ConfigError(f"MAILER_INTERCEPT_FORCE must be True or False, not {force!r}")
-    if app_env == "prod" and not force:
+    if is_production(app_env) and not force:
         raise ConfigError(
-            "MAILER_INTERCEPT_TO is set while APP_ENV is 'prod': production mail would go "
+            f"MAILER_INTERCEPT_TO is set while APP_ENV is {app_env!r}: production mail would go "
             "to the interceptor instead of your users. Unset it, or set "
             "MAILER_INTERCEPT_FORCE = True if this really is what you want."
         )

@@ -51,7 +51,7 @@ from .core.lint import LintIssue, html_of, lint_message, lint_summary
 from .core.mime import to_bytes, to_mime
 from .core.records import Message
 from .errors import ConfigError
-from .mail import Mail, current_mail
+from .mail import Mail, current_mail, is_production
 
 __all__ = [
     "DEFAULT_PORT",
@@ -600,8 +600,8 @@ def check_serving(
     Returns the address to listen on (an IPv6 address without its brackets). Nothing is
     imported or bound: callers check before they load the app.
     """
-    if app_env == "prod":
-        raise ConfigError("the preview server does not run with APP_ENV=prod")
+    if is_production(app_env):
+        raise ConfigError(f"the preview server does not run with APP_ENV={app_env}")
     address = host.removeprefix("[").removesuffix("]")
     if not _is_loopback(address) and not allow_remote:
         raise ConfigError(

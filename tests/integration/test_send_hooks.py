@@ -361,3 +361,26 @@ def test_calling_the_mailer_directly_cannot_bypass_the_interceptor() -> None:
     assert second["X-Original-To"] == "other@example.org"
     assert mail.mailer.envelopes[-1].recipients == ("staging@example.com",)  # type: ignore[attr-defined]
     mail.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [
+        ("MAILER_INTERCEPT", "MAILER_INTERCEPT_TO"),
+        ("MAILER_SUPRESSIONS", "MAILER_SUPPRESSIONS"),
+        ("MAILER_BEFOR_SEND", "MAILER_BEFORE_SEND"),
+        ("MAILER_DEFAULT_OPTION", "MAILER_DEFAULT_OPTIONS"),
+    ],
+)
+def test_a_misspelt_mailer_setting_is_a_config_error(key: str, suggestion: str) -> None:
+    """A typo in a MAILER_* name is refused with the likely name, not silently ignored
+    (a misspelt MAILER_INTERCEPT_TO would mail customers from staging)."""
+    with pytest.raises(ConfigError, match=f"unknown setting {key}; did you mean {suggestion}"):
+        Mail.from_settings(settings(**{key: "x"}))
+
+
+@pytest.mark.parametrize("env", ["prod", "production", "PROD", " Production "])
+def test_every_spelling_of_production_refuses_the_interceptor(env: str) -> None:
+    """APP_ENV production, in any case, counts as production."""
+    with pytest.raises(ConfigError, match="MAILER_INTERCEPT_TO is set while APP_ENV"):
+        Mail.from_settings(settings(APP_ENV=env, MAILER_INTERCEPT_TO="qa@example.com"))
