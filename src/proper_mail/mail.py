@@ -439,11 +439,10 @@ class Mail:
         hooks = self.hooks()
         try:
             before = run_before_send(hooks.before_send, record, mailer.policy)
-        except Exception as e:
-            self._report_failure(hooks, record, e)
-            if isinstance(e, ProperMailError):
-                raise
-            raise HookError("before_send", f"{type(e).__name__}: {e}") from e
+        except ProperMailError as e:  # a HookError naming the hook, or one of ours
+            cause = e.__cause__ if isinstance(e, HookError) else e
+            self._report_failure(hooks, record, cause if isinstance(cause, Exception) else e)
+            raise
         if before.message is None:
             log.info("send %s via %s: nobody left to send to", record.message_id, mailer.alias)
             result = SendResult(record.message_id, mailer.alias, before.statuses)
@@ -485,7 +484,9 @@ class Mail:
         if errors:
             name, error = errors[0]
             hook_error = HookError(
-                name, f"after_send failed after the message was sent: {type(error).__name__}"
+                name,
+                f"after_send raised {type(error).__name__}: {error} "
+                "(after the message was sent: do not send it again)",
             )
             hook_error.results = (result,)
             raise hook_error from error

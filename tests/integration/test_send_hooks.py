@@ -143,6 +143,8 @@ def test_a_before_send_bug_is_raised_and_nothing_sent() -> None:
         EmailMessage(to="a@example.com", body="x").send()
 
     assert isinstance(info.value.__cause__, KeyError)
+    assert info.value.hook == "broken_before"
+    assert "KeyError: 'user_id'" in str(info.value)
     assert outbox(mail) == []
     assert calls == [("failure", "KeyError")]
     mail.close()
@@ -157,6 +159,8 @@ def test_an_after_send_bug_says_the_message_was_sent(caplog: pytest.LogCaptureFi
 
     assert len(outbox(mail)) == 1
     assert isinstance(info.value.results[0], SendResult)
+    assert info.value.hook == "broken_after"
+    assert "metrics backend down" in str(info.value)
     assert "the message was sent" in caplog.text
     mail.close()
 

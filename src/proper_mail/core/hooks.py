@@ -22,7 +22,7 @@ from typing import Literal
 
 import attrs
 
-from ..errors import ConfigError
+from ..errors import ConfigError, HookError, ProperMailError
 from .addresses import Address
 from .compose import parse_addresses
 from .mime import envelope_of
@@ -100,12 +100,18 @@ def _key(address: str) -> str:
 def run_before_send(hooks: Iterable[BeforeSend], message: Message, policy: Policy) -> Skipped:
     """Run the before_send *hooks* in order over *message* (envelope under *policy*).
 
-    A hook's own exception is not caught here: the caller reports it. A hook that
-    returns something else than None, a Message or a Skip is a ConfigError.
+    A hook's exception becomes a HookError naming the hook (the exception as its cause;
+    ours pass as they are); the caller reports it. A hook that returns something else
+    than None, a Message or a Skip is a ConfigError.
     """
     skipped: dict[str, RecipientStatus] = {}
     for hook in hooks:
-        outcome = hook(message)
+        try:
+            outcome = hook(message)
+        except ProperMailError:
+            raise  # ours (a suppression list that cannot be reached): as it is
+        except Exception as e:
+            raise HookError(_name(hook), f"before_send raised {type(e).__name__}: {e}") from e
         if outcome is None:
             continue
         if isinstance(outcome, Message):

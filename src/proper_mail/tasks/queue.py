@@ -472,13 +472,13 @@ class Queue:
     ) -> NoReturn:
         """A before_send hook raised: nothing was sent. A transient error of ours (the
         suppression store down) is retried; anything else is reported once."""
-        self._report_failure(hooks, record, error)
+        cause = error.__cause__ if isinstance(error, HookError) else error
+        self._report_failure(hooks, record, cause if isinstance(cause, Exception) else error)
         if isinstance(error, TransientDeliveryError):
             self._retry_or_give_up(error, record.message_id, alias, recipients)
-        if not isinstance(error, ProperMailError):
-            log.error(
-                "before_send hook failed for %s via %s", record.message_id, alias, exc_info=error
-            )
+        if isinstance(error, HookError):
+            log.error("%s for %s via %s", error, record.message_id, alias, exc_info=cause)
+        elif not isinstance(error, ProperMailError):  # not raised by the hooks: a bug here
             wrapped = HookError("before_send", f"{type(error).__name__}: {error}")
             wrapped.__cause__ = error
             error = wrapped
