@@ -459,12 +459,14 @@ class Mail:
                 raise
             return merge_skipped(_failed_result(before.message, mailer, e), before.statuses)
         self._after(hooks, before.message, result)
+        skipped = len(result.suppressed) + len(result.cancelled)
         log.info(
-            "sent %s via %s: %d accepted, %d refused",
+            "sent %s via %s: %d accepted, %d refused, %d skipped by hooks",
             record.message_id,
             mailer.alias,
             len(result.accepted),
-            len(result.recipients) - len(result.accepted),
+            len(result.recipients) - len(result.accepted) - skipped,
+            skipped,
         )
         if log.isEnabledFor(logging.DEBUG):
             log.debug("sent %s to %s", record.message_id, ", ".join(result.accepted))
@@ -595,7 +597,10 @@ def _callables(where: str, hooks: Any) -> list[Any]:
     if isinstance(hooks, str) or callable(hooks):
         hooks = (hooks,)
     if not isinstance(hooks, Sequence):
-        raise ConfigError(f"{where} must be a list of callables, not {type(hooks).__name__}")
+        raise ConfigError(
+            f"{where} must be a callable, its dotted path, or a list of them, "
+            f"not {type(hooks).__name__}"
+        )
     result = []
     for i, hook in enumerate(hooks):
         if isinstance(hook, str):
@@ -609,8 +614,8 @@ def _callables(where: str, hooks: Any) -> list[Any]:
 def _interceptor_of(to: Any, allow: Any, force: Any, app_env: str) -> Interceptor | None:
     """MAILER_INTERCEPT_TO / _ALLOW / _FORCE as an Interceptor (None when unset);
     refused with APP_ENV=prod unless forced."""
-    if to is None or to == "" or to == ():
-        return None
+    if to is None or (isinstance(to, str | list | tuple) and not to):
+        return None  # "" from os.getenv("...", ""), or an empty list: no interception
     if not isinstance(force, bool):
         raise ConfigError(f"MAILER_INTERCEPT_FORCE must be True or False, not {force!r}")
     if is_production(app_env) and not force:
@@ -621,8 +626,8 @@ def _interceptor_of(to: Any, allow: Any, force: Any, app_env: str) -> Intercepto
         )
     try:
         return Interceptor.of(to, allow)
-    except MessageError as e:
-        raise ConfigError(f"MAILER_INTERCEPT_TO: {e}") from None
+    except MessageError as e:  # its text names MAILER_INTERCEPT_TO already
+        raise ConfigError(str(e)) from None
 
 
 class _SkipSuppressed:

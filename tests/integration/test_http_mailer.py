@@ -78,6 +78,7 @@ def test_a_send_is_one_request_and_one_result(server: ProviderServer) -> None:
     assert result.provider_id == f"p-{len(server.received[0].body)}"
     assert result.mailer == "echo"
     assert len(server.received) == 1
+    assert server.received[0].headers["user-agent"].startswith("proper-mail/")
 
 
 def test_the_owned_client_keeps_connections_alive(server: ProviderServer) -> None:

@@ -103,10 +103,15 @@ class Secret:
         naming *field* (never the value)."""
         if isinstance(value, Secret):
             return value
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str):
             raise ConfigError(
-                f"{field} must be a non-empty str (got {type(value).__name__}); "
+                f"{field} must be a str (got {type(value).__name__}); "
                 "read it from the environment, e.g. os.environ['...']"
+            )
+        if not value.strip():
+            raise ConfigError(
+                f"{field} is empty ({value!r}); read it from the environment, "
+                "e.g. os.environ['...']"
             )
         if any(c in value for c in "\r\n\0"):
             raise ConfigError(f"{field} contains a line break or NUL")
@@ -368,6 +373,20 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _user_agent() -> str:
+    """``proper-mail/<version> python-httpx/<version>``: providers' logs and support
+    can tell our requests apart."""
+    import importlib.metadata
+
+    import httpx
+
+    try:
+        ours = importlib.metadata.version("proper-mail")
+    except importlib.metadata.PackageNotFoundError:
+        ours = "unknown"
+    return f"proper-mail/{ours} python-httpx/{httpx.__version__}"
+
+
 def _check_timeout(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600:
         raise ConfigError(f"timeout must be a number of seconds in (0, 600], not {value!r}")
@@ -495,6 +514,7 @@ class HttpMailer(BaseMailer):
         import httpx
 
         return httpx.Client(
+            headers={"User-Agent": _user_agent()},
             timeout=httpx.Timeout(self.timeout),
             http2=self.http2,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
