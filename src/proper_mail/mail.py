@@ -38,6 +38,7 @@ from .core.hooks import (
     SendHooks,
     Skip,
     merge_skipped,
+    original_error,
     run_after_send,
     run_before_send,
     run_on_failure,
@@ -390,9 +391,9 @@ class Mail:
                 "TEMPLATES_AUTO_RELOAD",
                 not is_production(values.get("APP_ENV", os.getenv("APP_ENV", "dev"))),
             ),
-            before_send=_listed(values.get("MAILER_BEFORE_SEND", ())),
-            after_send=_listed(values.get("MAILER_AFTER_SEND", ())),
-            on_failure=_listed(values.get("MAILER_ON_FAILURE", ())),
+            before_send=values.get("MAILER_BEFORE_SEND", ()),
+            after_send=values.get("MAILER_AFTER_SEND", ()),
+            on_failure=values.get("MAILER_ON_FAILURE", ()),
             intercept_to=values.get("MAILER_INTERCEPT_TO"),
             intercept_allow=values.get("MAILER_INTERCEPT_ALLOW", ()),
             intercept_force=values.get("MAILER_INTERCEPT_FORCE", False),
@@ -440,8 +441,7 @@ class Mail:
         try:
             before = run_before_send(hooks.before_send, record, mailer.policy)
         except ProperMailError as e:  # a HookError naming the hook, or one of ours
-            cause = e.__cause__ if isinstance(e, HookError) else e
-            self._report_failure(hooks, record, cause if isinstance(cause, Exception) else e)
+            self._report_failure(hooks, record, original_error(e))
             raise
         if before.message is None:
             log.info("send %s via %s: nobody left to send to", record.message_id, mailer.alias)
@@ -583,17 +583,11 @@ def is_production(app_env: object) -> bool:
     return isinstance(app_env, str) and app_env.strip().lower() in ("prod", "production")
 
 
-def _listed(value: Any) -> Sequence[Any]:
-    """A setting that takes one callable or a list of them."""
-    if value is None:
-        return ()
-    if callable(value) or isinstance(value, str):
-        return (value,)
-    return value  # type: ignore[no-any-return]
-
-
 def _callables(where: str, hooks: Any) -> list[Any]:
-    """The hooks of a MAILER_* hook setting: callables, or their dotted paths."""
+    """The hooks of a MAILER_* hook setting: one callable or dotted path, a list of
+    them, or None."""
+    if hooks is None:
+        return []
     if isinstance(hooks, str) or callable(hooks):
         hooks = (hooks,)
     if not isinstance(hooks, Sequence):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from ..core.addresses import Address, domain_to_ascii
+from ..core.addresses import Address, domain_to_ascii, mailbox_key
 from ..core.mime import envelope_of
 from ..core.records import Message, RecipientState, RecipientStatus, SendResult
 from ..errors import (
@@ -57,7 +57,9 @@ __all__ = [
     "ascii_mailbox",
     "ascii_mailbox_of",
     "check_base_url",
+    "check_envelope_from",
     "decode_json",
+    "header_of",
     "json_request",
     "merged_options",
     "retry_after_of",
@@ -220,6 +222,14 @@ def ascii_mailbox_of(provider: str, address: Address, field: str, why: str) -> s
     return ascii_mailbox(address)
 
 
+def check_envelope_from(provider: str, message: Message, reason: str) -> None:
+    """UnsupportedFeature (*reason*) for an ``envelope_from`` other than the From mailbox:
+    the provider sets the bounce address itself."""
+    sender = message.envelope_from
+    if sender is not None and mailbox_key(sender) != mailbox_key(message.from_email):
+        raise unsupported(provider, "envelope_from", str(sender), reason)
+
+
 def merged_options(
     message: Message,
     provider: str,
@@ -283,7 +293,7 @@ def decode_json(body: bytes) -> Any:
 def retry_after_of(headers: Mapping[str, str], now: dt.datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date, the
     latter needing *now*); None when absent or unreadable. Never negative."""
-    value = _get(headers, "retry-after")
+    value = header_of(headers, "retry-after")
     if value is None:
         return None
     value = value.strip()
@@ -306,7 +316,8 @@ def retry_after_of(headers: Mapping[str, str], now: dt.datetime | None = None) -
     return max((when - now).total_seconds(), 0.0)
 
 
-def _get(headers: Mapping[str, str], name: str) -> str | None:
+def header_of(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header *name* (lower-case) in *headers*, any case, or None."""
     value = headers.get(name)
     if value is not None:
         return value

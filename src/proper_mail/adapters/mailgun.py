@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from ..core.addresses import Address, domain_to_ascii, normalize_domain, prep_address
+from ..core.addresses import Address, domain_to_ascii, normalize_domain
 from ..core.headers import encode_words
 from ..core.mime import envelope_of, to_bytes
 from ..core.records import Attachment, Message, SendResult
@@ -84,6 +84,7 @@ from .http import (
     Secret,
     all_accepted,
     ascii_mailbox,
+    check_envelope_from,
     decode_json,
     merged_options,
     status_error,
@@ -175,7 +176,9 @@ def build_request(message: Message, options: MailgunOptions, *, boundary: str) -
     """The Messages request for *message* (pure: the multipart *boundary* is drawn by the
     caller); UnsupportedFeature for what Mailgun cannot express."""
     _check_addresses(message)
-    _check_envelope_from(message)
+    check_envelope_from(
+        PROVIDER, message, "Mailgun sets the bounce address itself (no per-message envelope sender)"
+    )
     if options.mime is False:
         message = _inline_renamed(message)
         problem = form_problem(message)
@@ -504,17 +507,6 @@ def _check_addresses(message: Message) -> None:
             "to",
             f"{count} recipients",
             f"Mailgun takes at most {MAX_RECIPIENTS} recipients per message",
-        )
-
-
-def _check_envelope_from(message: Message) -> None:
-    sender = message.envelope_from
-    if sender is not None and prep_address(sender) != prep_address(message.from_email):
-        raise unsupported(
-            PROVIDER,
-            "envelope_from",
-            str(sender),
-            "Mailgun sets the bounce address itself (no per-message envelope sender)",
         )
 
 

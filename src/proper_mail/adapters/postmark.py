@@ -67,8 +67,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from ..core.addresses import Address, domain_to_ascii
-from ..core.mime import envelope_of
+from ..core.addresses import Address
+from ..core.mime import envelope_of, recipients_of
 from ..core.records import Attachment, Message, RecipientStatus, SendResult
 from ..errors import (
     ConfigError,
@@ -84,6 +84,7 @@ from .http import (
     Secret,
     all_accepted,
     ascii_mailbox_of,
+    check_envelope_from,
     decode_json,
     json_request,
     merged_options,
@@ -182,7 +183,7 @@ def build_request(message: Message, options: PostmarkOptions) -> HttpRequest:
     Raises UnsupportedFeature for what Postmark cannot express, MessageTooLarge for a
     request over Postmark's 10 MB limit.
     """
-    to, cc, bcc = _recipients(message)
+    to, cc, bcc = recipients_of(message)
     count = len(to) + len(cc) + len(bcc)
     if count > MAX_RECIPIENTS:
         raise unsupported(
@@ -192,14 +193,9 @@ def build_request(message: Message, options: PostmarkOptions) -> HttpRequest:
             f"Postmark takes at most {MAX_RECIPIENTS} recipients (To, Cc and Bcc together); "
             "send several messages",
         )
-    sender = message.envelope_from
-    if sender is not None and not _same_mailbox(sender, message.from_email):
-        raise unsupported(
-            PROVIDER,
-            "envelope_from",
-            str(message.envelope_from),
-            "Postmark sets the Return-Path per sending domain, not per message",
-        )
+    check_envelope_from(
+        PROVIDER, message, "Postmark sets the Return-Path per sending domain, not per message"
+    )
 
     payload: dict[str, Any] = {"From": _address(message.from_email, "from_email")}
     for key, field, addresses in (("To", "to", to), ("Cc", "cc", cc), ("Bcc", "bcc", bcc)):
@@ -347,28 +343,6 @@ def _token(options: PostmarkOptions) -> str:
     if options.server_token is None:
         raise ConfigError("server_token is missing (or set test_mode=True)")
     return options.server_token.reveal()
-
-
-def _recipients(
-    message: Message,
-) -> tuple[tuple[Address, ...], tuple[Address, ...], tuple[Address, ...]]:
-    """To, Cc and Bcc, narrowed to ``envelope_to`` when it is set."""
-    if not message.envelope_to:
-        return message.to, message.cc, message.bcc
-    wanted = {_key(Address.parse(a)) for a in message.envelope_to}
-
-    def kept(addresses: tuple[Address, ...]) -> tuple[Address, ...]:
-        return tuple(a for a in addresses if _key(a) in wanted)
-
-    return kept(message.to), kept(message.cc), kept(message.bcc)
-
-
-def _key(address: Address) -> tuple[str, str]:
-    return address.local_part, domain_to_ascii(address.domain)
-
-
-def _same_mailbox(a: Address, b: Address) -> bool:
-    return _key(a) == _key(b)
 
 
 def _address(address: Address, field: str) -> str:

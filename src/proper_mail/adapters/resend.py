@@ -74,8 +74,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from ..core.addresses import Address, domain_to_ascii
-from ..core.mime import envelope_of
+from ..core.addresses import Address
+from ..core.mime import envelope_of, recipients_of
 from ..core.records import Attachment, Message, SendResult
 from ..errors import (
     DeliveryError,
@@ -91,6 +91,7 @@ from .http import (
     Secret,
     all_accepted,
     ascii_mailbox_of,
+    check_envelope_from,
     decode_json,
     json_request,
     merged_options,
@@ -182,7 +183,7 @@ def build_request(message: Message, options: ResendOptions) -> HttpRequest:
     Raises UnsupportedFeature for what Resend cannot express, MessageTooLarge for a
     request over Resend's 40 MB limit.
     """
-    to, cc, bcc = _recipients(message)
+    to, cc, bcc = recipients_of(message)
     if not to or len(to) > MAX_TO:
         raise unsupported(
             PROVIDER,
@@ -191,14 +192,9 @@ def build_request(message: Message, options: ResendOptions) -> HttpRequest:
             f"Resend needs 1 to {MAX_TO} To recipients in each request"
             + ("" if to else " (this copy has none: Cc or Bcc only)"),
         )
-    sender = message.envelope_from
-    if sender is not None and _key(sender) != _key(message.from_email):
-        raise unsupported(
-            PROVIDER,
-            "envelope_from",
-            str(sender),
-            "Resend sets the envelope sender itself, not per message",
-        )
+    check_envelope_from(
+        PROVIDER, message, "Resend sets the envelope sender itself, not per message"
+    )
 
     payload: dict[str, Any] = {
         "from": _address(message.from_email, "from_email"),
@@ -301,24 +297,6 @@ def _reset_of(headers: Mapping[str, str]) -> float | None:
                 return None
             return max(seconds, 0.0) if seconds == seconds else None  # NaN
     return None
-
-
-def _recipients(
-    message: Message,
-) -> tuple[tuple[Address, ...], tuple[Address, ...], tuple[Address, ...]]:
-    """To, Cc and Bcc, narrowed to ``envelope_to`` when it is set."""
-    if not message.envelope_to:
-        return message.to, message.cc, message.bcc
-    wanted = {_key(Address.parse(a)) for a in message.envelope_to}
-
-    def kept(addresses: tuple[Address, ...]) -> tuple[Address, ...]:
-        return tuple(a for a in addresses if _key(a) in wanted)
-
-    return kept(message.to), kept(message.cc), kept(message.bcc)
-
-
-def _key(address: Address) -> tuple[str, str]:
-    return address.local_part, domain_to_ascii(address.domain)
 
 
 def _address(address: Address, field: str) -> str:

@@ -73,6 +73,7 @@ from .http import (
     HttpRequest,
     Secret,
     all_accepted,
+    check_envelope_from,
     decode_json,
     json_request,
     merged_options,
@@ -182,7 +183,11 @@ def build_request(message: Message, options: SendGridOptions) -> HttpRequest:
     custom_args = _custom_args(message)
     if custom_args:
         payload["custom_args"] = custom_args
-    _check_envelope_from(message)
+    check_envelope_from(
+        PROVIDER,
+        message,
+        "SendGrid sets the bounce address itself (no per-message envelope sender)",
+    )
     if options.sandbox:
         payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
     extra = merged_options(message, PROVIDER, options.provider_options, RESERVED)
@@ -422,17 +427,6 @@ def _custom_args(message: Message) -> dict[str, str]:
 
 def _size(custom_args: dict[str, str]) -> int:
     return len(json.dumps(custom_args, ensure_ascii=False).encode("utf-8"))
-
-
-def _check_envelope_from(message: Message) -> None:
-    sender = message.envelope_from
-    if sender is not None and prep_address(sender) != prep_address(message.from_email):
-        raise unsupported(
-            PROVIDER,
-            "envelope_from",
-            str(sender),
-            "SendGrid sets the bounce address itself (no per-message envelope sender)",
-        )
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

@@ -367,6 +367,12 @@ def _normalize_idn(domain: str) -> str:
     return ascii_form if domain.isascii() else unicode_form
 
 
+def mailbox_key(address: Address) -> tuple[str, str]:
+    """What makes two addresses the same mailbox: the local part and the domain's
+    A-label form (``münchen.de`` is ``xn--mnchen-3ya.de``); display names aside."""
+    return address.local_part, domain_to_ascii(address.domain)
+
+
 @functools.lru_cache(maxsize=4096)
 def domain_to_ascii(domain: str) -> str:
     """Return the A-label form of a normalised *domain* (IDNA 2008 + UTS-46)."""

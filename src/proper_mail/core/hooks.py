@@ -37,6 +37,7 @@ __all__ = [
     "Skip",
     "Skipped",
     "merge_skipped",
+    "original_error",
     "run_after_send",
     "run_before_send",
     "run_on_failure",
@@ -135,6 +136,13 @@ def run_before_send(hooks: Iterable[BeforeSend], message: Message, policy: Polic
         if len(left) != len(remaining):
             message = attrs.evolve(message, envelope_to=tuple(left))
     return Skipped(message, tuple(skipped.values()))
+
+
+def original_error(error: Exception) -> Exception:
+    """What the on_failure hooks see: a HookError's own cause (the exception the app's
+    hook raised), any other error as it is."""
+    cause = error.__cause__
+    return cause if isinstance(error, HookError) and isinstance(cause, Exception) else error
 
 
 def run_after_send(

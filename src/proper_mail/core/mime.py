@@ -37,7 +37,7 @@ from email.policy import Policy
 import attrs
 
 from ..errors import MessageError
-from .addresses import Address, domain_to_ascii, prep_address
+from .addresses import Address, mailbox_key, prep_address
 from .headers import (
     fold,
     render_address_atoms,
@@ -52,6 +52,7 @@ __all__ = [
     "encode_text",
     "envelope_of",
     "iter_bytes",
+    "recipients_of",
     "to_bytes",
     "to_mime",
     "wire_size",
@@ -196,10 +197,10 @@ def envelope_of(message: Message, policy: Policy = DEFAULT_POLICY) -> Envelope:
     """
     force_ascii = not getattr(policy, "utf8", False)
     sender = prep_address(message.envelope_from or message.from_email, force_ascii)
-    wanted = {_mailbox_key(Address.parse(a)) for a in message.envelope_to}
+    wanted = {mailbox_key(Address.parse(a)) for a in message.envelope_to}
     seen: dict[tuple[str, str], str] = {}
     for address in message.recipients:
-        key = _mailbox_key(address)
+        key = mailbox_key(address)
         if key not in seen and (not wanted or key in wanted):
             seen[key] = prep_address(address, force_ascii)
     if not seen:
@@ -207,8 +208,19 @@ def envelope_of(message: Message, policy: Policy = DEFAULT_POLICY) -> Envelope:
     return Envelope(sender=sender, recipients=tuple(seen.values()))
 
 
-def _mailbox_key(address: Address) -> tuple[str, str]:
-    return address.local_part, domain_to_ascii(address.domain)
+def recipients_of(
+    message: Message,
+) -> tuple[tuple[Address, ...], tuple[Address, ...], tuple[Address, ...]]:
+    """To, Cc and Bcc, narrowed to ``envelope_to`` when it is set (a retry's subset):
+    for providers whose recipient fields are the envelope."""
+    if not message.envelope_to:
+        return message.to, message.cc, message.bcc
+    wanted = {mailbox_key(Address.parse(a)) for a in message.envelope_to}
+
+    def kept(addresses: tuple[Address, ...]) -> tuple[Address, ...]:
+        return tuple(a for a in addresses if mailbox_key(a) in wanted)
+
+    return kept(message.to), kept(message.cc), kept(message.bcc)
 
 
 def _top_headers(message: Message, *, utf8: bool, width: int) -> str:

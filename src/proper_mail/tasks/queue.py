@@ -45,6 +45,7 @@ from dramatiq.middleware import CurrentMessage
 from ..core.hooks import (
     SendHooks,
     merge_skipped,
+    original_error,
     run_after_send,
     run_before_send,
     run_on_failure,
@@ -407,7 +408,7 @@ class Queue:
         if hooks.before_send:
             try:
                 before = run_before_send(hooks.before_send, record, mailer.policy)
-            except Exception as e:
+            except ProperMailError as e:  # a HookError naming the hook, or one of ours
                 self._hook_failed(hooks, record, alias, recipients, e)
             if before.message is None:
                 log.info("skipped %s via %s: no recipient left after the hooks", message_id, alias)
@@ -468,20 +469,15 @@ class Queue:
         record: Message,
         alias: str,
         recipients: tuple[str, ...],
-        error: Exception,
+        error: ProperMailError,
     ) -> NoReturn:
         """A before_send hook raised: nothing was sent. A transient error of ours (the
         suppression store down) is retried; anything else is reported once."""
-        cause = error.__cause__ if isinstance(error, HookError) else error
-        self._report_failure(hooks, record, cause if isinstance(cause, Exception) else error)
+        self._report_failure(hooks, record, original_error(error))
         if isinstance(error, TransientDeliveryError):
             self._retry_or_give_up(error, record.message_id, alias, recipients)
         if isinstance(error, HookError):
-            log.error("%s for %s via %s", error, record.message_id, alias, exc_info=cause)
-        elif not isinstance(error, ProperMailError):  # not raised by the hooks: a bug here
-            wrapped = HookError("before_send", f"{type(error).__name__}: {error}")
-            wrapped.__cause__ = error
-            error = wrapped
+            log.error("%s for %s via %s", error, record.message_id, alias, exc_info=error.__cause__)
         self._give_up(GiveUp(record.message_id, alias, "hook failed", str(error), recipients))
         raise _reported(error) from None
 

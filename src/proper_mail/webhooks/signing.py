@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from ..adapters.http import header_of
 from ..errors import WebhookVerificationError
 
 __all__ = ["DEFAULT_TOLERANCE", "Headers", "check_window", "header", "require_header"]
@@ -23,13 +24,7 @@ _MAX_TIMESTAMP_DIGITS = 11  # up to the year 5138: datetime overflows past 9999
 
 def header(headers: Headers, name: str) -> str | None:
     """The value of header *name* (any case) in *headers*, or None. *name* is lower-case."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    for key, item in headers.items():
-        if key.lower() == name:
-            return item
-    return None
+    return header_of(headers, name)
 
 
 def require_header(provider: str, headers: Headers, name: str) -> str:
